@@ -1,0 +1,55 @@
+//! Entry point of `chat-client`: parses the command line and runs the client.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use chat::client::{self, Options};
+
+/// Command-line client for chat-server: type to talk, /help for commands, /quit to leave.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The name to join with (1-32 letters, digits, _ or -).
+    name: String,
+
+    /// Server host.
+    #[arg(long, default_value = chat::DEFAULT_HOST)]
+    host: String,
+
+    /// Server port.
+    #[arg(long, default_value_t = chat::DEFAULT_PORT)]
+    port: u16,
+
+    /// Don't prefix lines with the local time.
+    #[arg(long)]
+    no_timestamps: bool,
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let args = Args::parse();
+    let options = Options {
+        host: args.host,
+        port: args.port,
+        name: args.name,
+        timestamps: !args.no_timestamps,
+    };
+    match client::run_plain(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chat-client: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Args::command().debug_assert();
+    }
+}

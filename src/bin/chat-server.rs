@@ -1,0 +1,123 @@
+//! Entry point of `chat-server`: parses the command line, binds, and runs the server until
+//! SIGINT or SIGTERM.
+
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use chat::server::{self, Config, Server};
+
+/// A thread-per-connection TCP chat server speaking a line protocol (see docs/protocol.md).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on; use 0.0.0.0 to serve your LAN.
+    #[arg(long, default_value = chat::DEFAULT_HOST)]
+    host: String,
+
+    /// Port to listen on; 0 picks a free one (printed on stdout).
+    #[arg(long, default_value_t = chat::DEFAULT_PORT)]
+    port: u16,
+
+    /// Longest line a client may send, in bytes.
+    #[arg(long, default_value_t = Config::default().max_line_bytes, value_name = "BYTES")]
+    max_line_bytes: usize,
+
+    /// Unsent bytes queued for one client before it is disconnected as too slow.
+    #[arg(long, default_value_t = Config::default().max_backlog_bytes, value_name = "BYTES")]
+    max_backlog_bytes: usize,
+
+    /// Lines a client may send at once before --flood-rate applies (0 = no flood control).
+    #[arg(long, default_value_t = Config::default().flood_burst, value_name = "LINES")]
+    flood_burst: u32,
+
+    /// Lines per second a client may send after its burst (0 = no flood control).
+    #[arg(long, default_value_t = Config::default().flood_rate, value_name = "LINES")]
+    flood_rate: u32,
+
+    /// Connections served at once; more are told "! server full" and closed.
+    #[arg(long, default_value_t = Config::default().max_clients, value_name = "N")]
+    max_clients: usize,
+
+    /// Seconds a new connection has to send a valid name.
+    #[arg(long, default_value_t = Config::default().handshake_timeout.as_secs(), value_name = "SECONDS")]
+    handshake_timeout: u64,
+
+    /// Announce joins, leaves and quits only in rooms of at most N members (0 = always).
+    #[arg(long, default_value_t = Config::default().announce_limit, value_name = "N")]
+    announce_limit: usize,
+
+    /// Threads writing to client sockets (0 = one per CPU).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    writer_threads: usize,
+}
+
+impl Args {
+    fn config(&self) -> Config {
+        Config {
+            max_line_bytes: self.max_line_bytes,
+            max_backlog_bytes: self.max_backlog_bytes,
+            flood_burst: self.flood_burst,
+            flood_rate: self.flood_rate,
+            max_clients: self.max_clients,
+            handshake_timeout: Duration::from_secs(self.handshake_timeout),
+            announce_limit: self.announce_limit,
+            writer_threads: self.writer_threads,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("chat-server: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    match server::raise_fd_limit() {
+        Ok(limit) => log::debug!("open file limit: {limit}"),
+        Err(err) => log::warn!("could not raise the open file limit: {err}"),
+    }
+    let server = Server::bind((args.host.as_str(), args.port), args.config())
+        .with_context(|| format!("failed to listen on {}:{}", args.host, args.port))?;
+    let addr = server
+        .local_addr()
+        .context("failed to read the bound address")?;
+    // The one line on stdout: scripts and tests read the real port from it.
+    println!("listening on {addr}");
+    log::info!("listening on {addr}");
+
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("failed to set up signals")?;
+    let handle = server.shutdown_handle();
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                log::info!("received signal {signal}");
+                handle.shutdown();
+            }
+        })
+        .context("failed to start the signal thread")?;
+
+    server.run().context("server failed")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn verify_cli() {
+        super::Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,353 @@
+//! One client's connection: the thread that reads its lines, the name handshake, and the
+//! commands it sends once joined.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::flood::TokenBucket;
+use crate::framing::{Frame, LineFramer};
+use crate::outbox::{CloseReason, Outbox};
+use crate::protocol::{self, Command, ParseError, quote};
+use crate::registry::{JoinError, MoveError, Registry};
+use crate::server::Config;
+
+/// How much chat from one client is gathered into one broadcast. Lines that arrive together
+/// are formatted into one shared buffer and queued once per recipient, instead of once per
+/// line per recipient.
+const MAX_CHAT_BATCH: usize = 16 * 1024;
+
+/// How long, after `/quit`, the server waits for the client to close its side, so that the
+/// last lines reach it instead of being lost to a reset.
+const QUIT_LINGER: Duration = Duration::from_secs(2);
+
+/// How the connection ended.
+#[derive(Debug)]
+enum End {
+    /// `/quit`, with the user's reason.
+    Quit(Option<String>),
+    /// The client closed its side.
+    Closed,
+    /// A read failed (reset, keepalive timeout).
+    Lost(io::Error),
+    /// Its outbox overflowed.
+    TooSlow,
+    /// The server is shutting down.
+    Shutdown,
+    /// No name within the handshake timeout.
+    HandshakeTimeout,
+}
+
+/// A joined user, from the connection's point of view. Dropping it leaves the registry, so
+/// every way out of the connection thread (including a panic) frees the name.
+struct Membership<'a> {
+    registry: &'a Registry,
+    key: String,
+    name: String,
+    /// `None` leaves without telling the room; set just before the membership is dropped.
+    farewell: Option<Option<String>>,
+}
+
+impl Drop for Membership<'_> {
+    fn drop(&mut self) {
+        match &self.farewell {
+            Some(reason) => self.registry.leave(&self.key, reason.as_deref()),
+            None => self.registry.leave_silently(&self.key),
+        }
+    }
+}
+
+/// Serves one client until it leaves. Runs on the connection's own thread.
+pub(crate) fn run(
+    config: &Config,
+    registry: &Registry,
+    outbox: Arc<Outbox>,
+    peer: SocketAddr,
+    shutting_down: impl Fn() -> bool,
+) {
+    log::info!("{peer} connected");
+    let mut connection = Connection {
+        config,
+        registry,
+        outbox: Arc::clone(&outbox),
+        peer,
+        flood: TokenBucket::new(config.flood_burst, config.flood_rate, Instant::now()),
+        member: None,
+    };
+    // A read ending because the server closed the socket is explained by why it did.
+    let end = match (connection.serve(), outbox.close_reason()) {
+        (End::Closed | End::Lost(_), _) if shutting_down() => End::Shutdown,
+        (End::Closed | End::Lost(_), Some(CloseReason::TooSlow)) => End::TooSlow,
+        (End::Closed, Some(CloseReason::WriteFailed)) => {
+            End::Lost(io::Error::other("write failed"))
+        }
+        (end, _) => end,
+    };
+    let name = connection.member.as_ref().map(|member| member.name.clone());
+    let who = name.as_deref().unwrap_or("(no name)");
+    match &end {
+        End::Lost(err) => log::warn!("{peer} {who} connection lost: {err}"),
+        End::TooSlow => log::warn!("{peer} {who} disconnected: too slow"),
+        End::HandshakeTimeout => log::info!("{peer} handshake timed out"),
+        end => log::info!("{peer} {who} left ({end:?})"),
+    }
+    if let Some(mut member) = connection.member.take() {
+        member.farewell = match &end {
+            End::Quit(reason) => Some(reason.clone()),
+            End::Closed => Some(Some("connection closed".to_string())),
+            End::Lost(_) => Some(Some("connection lost".to_string())),
+            End::TooSlow => Some(Some("too slow".to_string())),
+            End::Shutdown | End::HandshakeTimeout => None,
+        };
+    }
+    if matches!(end, End::Quit(_)) {
+        outbox.send_line(protocol::GOODBYE);
+        outbox.finish();
+        linger(&outbox);
+    }
+    outbox.abort(CloseReason::Finished);
+}
+
+/// Waits (briefly) for the client to close after we finished, discarding what it sends.
+fn linger(outbox: &Outbox) {
+    let stream = outbox.stream();
+    let deadline = Instant::now() + QUIT_LINGER;
+    let mut sink = [0u8; 512];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if stream
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .is_err()
+        {
+            return;
+        }
+        match io::Read::read(&mut &*stream, &mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+struct Connection<'a> {
+    config: &'a Config,
+    registry: &'a Registry,
+    outbox: Arc<Outbox>,
+    peer: SocketAddr,
+    flood: Option<TokenBucket>,
+    member: Option<Membership<'a>>,
+}
+
+impl<'a> Connection<'a> {
+    fn serve(&mut self) -> End {
+        self.outbox.send_line(protocol::GREETING);
+        let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        let mut framer = LineFramer::new(self.config.max_line_bytes);
+        let mut chat = Vec::new();
+        loop {
+            loop {
+                self.wait_for_flood_token(&mut chat);
+                let Some(frame) = framer.next_frame() else {
+                    break;
+                };
+                if let Some(flood) = &mut self.flood {
+                    flood.take();
+                }
+                let end = match frame {
+                    Frame::TooLong => {
+                        self.flush_chat(&mut chat);
+                        let max = self.config.max_line_bytes;
+                        self.outbox.send_line(&protocol::line_too_long(max));
+                        None
+                    }
+                    Frame::Line(bytes) => self.handle(bytes, &mut chat),
+                };
+                if let Some(end) = end {
+                    self.flush_chat(&mut chat);
+                    return end;
+                }
+            }
+            self.flush_chat(&mut chat);
+            framer.release_memory();
+
+            let stream = self.outbox.stream();
+            if self.member.is_none() {
+                let Some(left) = handshake_deadline.checked_duration_since(Instant::now()) else {
+                    self.outbox.send_line(protocol::HANDSHAKE_TIMEOUT);
+                    return End::HandshakeTimeout;
+                };
+                let timeout = left.max(Duration::from_millis(1));
+                if let Err(err) = stream.set_read_timeout(Some(timeout)) {
+                    return End::Lost(err);
+                }
+            }
+            match framer.fill_from(stream) {
+                Ok(0) => return End::Closed,
+                Ok(_) => {}
+                Err(err) => match err.kind() {
+                    io::ErrorKind::Interrupted
+                    | io::ErrorKind::WouldBlock
+                    | io::ErrorKind::TimedOut => {}
+                    _ => return End::Lost(err),
+                },
+            }
+        }
+    }
+
+    /// Sleeps while this client is over its flood allowance; reading stops meanwhile, so
+    /// TCP pushes back on the sender.
+    fn wait_for_flood_token(&mut self, chat: &mut Vec<u8>) {
+        loop {
+            let Some(flood) = &mut self.flood else {
+                return;
+            };
+            let Err(wait) = flood.check(Instant::now()) else {
+                return;
+            };
+            self.flush_chat(chat);
+            thread::sleep(wait);
+        }
+    }
+
+    fn flush_chat(&self, chat: &mut Vec<u8>) {
+        if chat.is_empty() {
+            return;
+        }
+        if let Some(member) = &self.member {
+            self.registry.say(&member.key, &chat.as_slice().into());
+        }
+        chat.clear();
+    }
+
+    /// Handles one line; returns how the connection ends if it does.
+    fn handle(&mut self, bytes: &[u8], chat: &mut Vec<u8>) -> Option<End> {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            self.flush_chat(chat);
+            self.outbox.send_line(protocol::INVALID_UTF8);
+            return None;
+        };
+        let line = protocol::strip_controls(text);
+        let Some(member) = &self.member else {
+            return self.handshake(&line);
+        };
+        match protocol::parse_line(&line) {
+            Ok(Command::Say(text)) => {
+                chat.extend_from_slice(protocol::chat(&member.name, text).as_bytes());
+                chat.push(b'\n');
+                if chat.len() >= MAX_CHAT_BATCH {
+                    self.flush_chat(chat);
+                }
+                None
+            }
+            Ok(command) => {
+                self.flush_chat(chat);
+                self.execute(command)
+            }
+            Err(ParseError::Empty) => None,
+            Err(err) => {
+                self.flush_chat(chat);
+                self.outbox.send_line(&protocol::error(err));
+                None
+            }
+        }
+    }
+
+    /// Takes a line sent before the client has a name.
+    fn handshake(&mut self, line: &str) -> Option<End> {
+        let name = line.trim();
+        if name.is_empty() {
+            return None;
+        }
+        if protocol::is_quit(name) {
+            return Some(End::Quit(None));
+        }
+        match self.registry.join(name, &self.outbox) {
+            Ok(key) => {
+                log::info!("{} joined as {name}", self.peer);
+                // From now on only keepalive decides that a silent client is gone.
+                if let Err(err) = self.outbox.stream().set_read_timeout(None) {
+                    return Some(End::Lost(err));
+                }
+                self.member = Some(Membership {
+                    registry: self.registry,
+                    key,
+                    name: name.to_string(),
+                    farewell: Some(Some("connection lost".to_string())),
+                });
+            }
+            Err(err) => self.outbox.send_line(&name_refused(name, &err)),
+        }
+        None
+    }
+
+    fn execute(&mut self, command: Command<'_>) -> Option<End> {
+        let member = self.member.as_mut()?;
+        let reply = match command {
+            Command::Say(_) => None,
+            Command::Quit(reason) => return Some(End::Quit(reason.map(str::to_string))),
+            Command::Who => Some(self.registry.who(&member.key)),
+            Command::Rooms => Some(self.registry.rooms()),
+            Command::Help => {
+                for (usage, what) in protocol::HELP {
+                    self.outbox
+                        .send_line(&protocol::notice(format_args!("{usage}: {what}")));
+                }
+                None
+            }
+            Command::Me(action) => {
+                self.registry.act(&member.key, action);
+                None
+            }
+            Command::Msg { to, text } => self
+                .registry
+                .whisper(&member.key, to, text)
+                .err()
+                .map(|_| protocol::error(format_args!("no such user: {}", quote(to)))),
+            Command::Nick(new_name) if new_name == member.name => Some(protocol::error(
+                format_args!("you are already called {new_name}"),
+            )),
+            Command::Nick(new_name) => match self.registry.rename(&member.key, new_name) {
+                Ok(new_key) => {
+                    log::info!("{} renamed {} to {new_name}", self.peer, member.name);
+                    member.key = new_key;
+                    member.name = new_name.to_string();
+                    None
+                }
+                Err(err) => Some(name_refused(new_name, &err)),
+            },
+            Command::Join(room) => match self.registry.move_to(&member.key, room) {
+                Ok(()) => None,
+                Err(MoveError::AlreadyThere) => {
+                    Some(protocol::error(format_args!("you are already in {room}")))
+                }
+                Err(MoveError::InvalidRoom(err)) => Some(protocol::error(format_args!(
+                    "invalid room name {}: {err}; use 1-{} letters, digits, _ or -",
+                    quote(room),
+                    protocol::MAX_NAME_CHARS
+                ))),
+            },
+        };
+        if let Some(reply) = reply {
+            self.outbox.send_line(&reply);
+        }
+        None
+    }
+}
+
+/// The error line for a refused name.
+fn name_refused(name: &str, err: &JoinError) -> String {
+    match err {
+        JoinError::NameTaken => protocol::error(format_args!(
+            "name {} is taken, choose another",
+            quote(name)
+        )),
+        JoinError::InvalidName(err) => protocol::error(format_args!(
+            "invalid name {}: {err}; use 1-{} letters, digits, _ or -",
+            quote(name),
+            protocol::MAX_NAME_CHARS
+        )),
+    }
+}

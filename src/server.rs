@@ -1,0 +1,378 @@
+//! The server: its limits, the listening socket, the accept loop that gives each client its
+//! own thread, and graceful shutdown.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+use rustix::net::sockopt;
+
+use crate::connection;
+use crate::outbox::{Outbox, Writers, lock};
+use crate::protocol;
+use crate::registry::Registry;
+
+/// The server's limits. `Default` gives the documented defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Longest line a client may send, in bytes, not counting the line ending.
+    pub max_line_bytes: usize,
+    /// Unsent bytes queued for one client before it is disconnected as too slow.
+    pub max_backlog_bytes: usize,
+    /// Lines a client may send in a burst before the steady rate applies (0 = no limit).
+    pub flood_burst: u32,
+    /// Lines per second a client may send after its burst (0 = no limit).
+    pub flood_rate: u32,
+    /// Connections (joined or still in the handshake) served at once.
+    pub max_clients: usize,
+    /// Time a new connection has to send a valid name.
+    pub handshake_timeout: Duration,
+    /// Joins, leaves and quits are announced only in rooms of at most this many members
+    /// (0 = always).
+    pub announce_limit: usize,
+    /// Threads writing to sockets (0 = one per CPU).
+    pub writer_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_line_bytes: 4096,
+            max_backlog_bytes: 1024 * 1024,
+            flood_burst: 20,
+            flood_rate: 10,
+            max_clients: 1024,
+            handshake_timeout: Duration::from_secs(30),
+            announce_limit: 100,
+            writer_threads: 0,
+        }
+    }
+}
+
+/// What `listen` is asked to queue; Linux caps it at `net.core.somaxconn` (4096 by default),
+/// far above std's default of 128, so thousands of clients can connect at once.
+const LISTEN_BACKLOG: i32 = 65_535;
+
+/// Stack reserved for each connection thread. Only the pages actually touched count toward
+/// memory (a few KiB for a connection), but a panic printing a backtrace needs room.
+const CONNECTION_STACK_BYTES: usize = 256 * 1024;
+
+/// Keepalive probes start after this much silence from a peer...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+/// ...are sent this often...
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// ...and this many unanswered probes drop the connection: a vanished peer is noticed
+/// within 60 + 5 * 10 = 110 seconds.
+const KEEPALIVE_PROBES: u32 = 5;
+/// Data the peer hasn't acknowledged after this long drops the connection too (keepalive
+/// does not run while data is outstanding).
+const UNACKED_DATA_TIMEOUT: Duration = Duration::from_secs(110);
+
+/// Pause after a failed `accept` (out of file descriptors, say) before trying again.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// On shutdown, how long clients get to read `* server shutting down` and close, and then
+/// how long their threads get to finish after their sockets are forced shut.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
+const SHUTDOWN_FORCE: Duration = Duration::from_millis(500);
+
+const LISTENER: Token = Token(0);
+const WAKE: Token = Token(1);
+
+/// Every live connection, joined or not, so shutdown can reach all of them and
+/// `--max-clients` can count them.
+#[derive(Debug, Default)]
+struct Connections {
+    by_id: Mutex<HashMap<usize, Arc<Outbox>>>,
+    gone: Condvar,
+    next_id: AtomicUsize,
+}
+
+impl Connections {
+    fn len(&self) -> usize {
+        lock(&self.by_id).len()
+    }
+
+    fn all(&self) -> Vec<Arc<Outbox>> {
+        lock(&self.by_id).values().cloned().collect()
+    }
+
+    /// Waits until no connection is left or `timeout` passes; returns whether none is left.
+    fn wait_until_empty(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut by_id = lock(&self.by_id);
+        while !by_id.is_empty() {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            by_id = self
+                .gone
+                .wait_timeout(by_id, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    registry: Registry,
+    writers: Writers,
+    connections: Connections,
+    stopping: AtomicBool,
+    waker: Waker,
+}
+
+/// A connection's place in [`Connections`], given up when its thread ends, however it ends.
+struct Tracked {
+    shared: Arc<Shared>,
+    id: usize,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        lock(&self.shared.connections.by_id).remove(&self.id);
+        self.shared.connections.gone.notify_all();
+    }
+}
+
+/// Stops a running [`Server`] from any thread (a signal handler thread, a test).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl ShutdownHandle {
+    /// Asks the server to stop: it tells every client `* server shutting down`, closes the
+    /// connections and [`Server::run`] returns.
+    pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Err(err) = self.shared.waker.wake() {
+            log::error!("failed to wake the accept loop: {err}");
+        }
+    }
+}
+
+/// A bound chat server, ready to [`run`](Server::run).
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    poll: Poll,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Binds `host:port` (port 0 picks a free port) with a long listen queue.
+    ///
+    /// # Errors
+    /// If the address doesn't resolve or can't be bound.
+    pub fn bind(addr: impl ToSocketAddrs, config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        // Listening again only changes the queue length; std chose 128.
+        rustix::net::listen(&listener, LISTEN_BACKLOG)?;
+        Server::from_listener(listener, config)
+    }
+
+    /// Serves on an already bound listener.
+    ///
+    /// # Errors
+    /// If the listener can't be made non-blocking or the threads can't start.
+    pub fn from_listener(listener: TcpListener, config: Config) -> io::Result<Server> {
+        listener.set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKE)?;
+        poll.registry().register(
+            &mut SourceFd(&listener.as_raw_fd()),
+            LISTENER,
+            Interest::READABLE,
+        )?;
+        let writer_threads = match config.writer_threads {
+            0 => thread::available_parallelism().map_or(1, usize::from),
+            count => count,
+        };
+        let shared = Arc::new(Shared {
+            registry: Registry::new(config.announce_limit),
+            writers: Writers::start(writer_threads)?,
+            connections: Connections::default(),
+            stopping: AtomicBool::new(false),
+            waker,
+            config,
+        });
+        Ok(Server {
+            listener,
+            poll,
+            shared,
+        })
+    }
+
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Accepts clients, one thread each, until shut down; then says goodbye to everyone
+    /// and returns once their connections are closed.
+    ///
+    /// # Errors
+    /// Only if waiting for new connections fails; errors of single connections and of
+    /// `accept` are logged and the server carries on.
+    pub fn run(mut self) -> io::Result<()> {
+        let result = self.accept_until_shutdown();
+        self.stop_connections();
+        self.shared.writers.stop();
+        result
+    }
+
+    fn accept_until_shutdown(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(16);
+        while !self.stopping() {
+            if let Err(err) = self.poll.poll(&mut events, None) {
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            self.accept_pending();
+        }
+        Ok(())
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Accepts until the listen queue is empty (the listener is edge-triggered).
+    fn accept_pending(&self) {
+        while !self.stopping() {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(err) => match err.kind() {
+                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => {}
+                    _ => {
+                        log::error!("failed to accept: {err}; retrying shortly");
+                        thread::sleep(ACCEPT_RETRY_PAUSE);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Gives a new connection its outbox and its thread, or turns it away if the server
+    /// is full.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let config = &self.shared.config;
+        if self.shared.connections.len() >= config.max_clients {
+            log::warn!(
+                "{peer} refused: server full ({} clients)",
+                config.max_clients
+            );
+            refuse(stream, protocol::SERVER_FULL);
+            return;
+        }
+        if let Err(err) = configure_stream(&stream) {
+            log::warn!("{peer} socket options not set: {err}");
+        }
+        let outbox = self.shared.writers.outbox(stream, config.max_backlog_bytes);
+        let id = self
+            .shared
+            .connections
+            .next_id
+            .fetch_add(1, Ordering::Relaxed);
+        lock(&self.shared.connections.by_id).insert(id, Arc::clone(&outbox));
+        // Made before the thread so that if the thread can't start, dropping the closure
+        // still removes the connection.
+        let tracked = Tracked {
+            shared: Arc::clone(&self.shared),
+            id,
+        };
+        let spawned = thread::Builder::new()
+            .name(format!("client-{peer}"))
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || {
+                let shared = &tracked.shared;
+                connection::run(&shared.config, &shared.registry, outbox, peer, || {
+                    shared.stopping.load(Ordering::SeqCst)
+                });
+            });
+        if let Err(err) = spawned {
+            log::error!("{peer} dropped: failed to start its thread: {err}");
+        }
+    }
+
+    /// Tells every client the server is going away, gives them a moment to read it and
+    /// close, then closes whatever is left.
+    fn stop_connections(&self) {
+        log::info!("shutting down");
+        let connections = &self.shared.connections;
+        for outbox in connections.all() {
+            outbox.send_line(protocol::SHUTTING_DOWN);
+            outbox.finish();
+        }
+        if connections.wait_until_empty(SHUTDOWN_GRACE) {
+            return;
+        }
+        for outbox in connections.all() {
+            outbox.force_close();
+        }
+        if !connections.wait_until_empty(SHUTDOWN_FORCE) {
+            log::warn!("{} connections did not close in time", connections.len());
+        }
+    }
+}
+
+/// Sets the options every accepted socket gets: no Nagle delay for small lines, and
+/// keepalive plus a timeout on unacknowledged data so a vanished peer is noticed.
+pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    sockopt::set_socket_keepalive(stream, true)?;
+    sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE)?;
+    sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL)?;
+    sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES)?;
+    let timeout_ms = u32::try_from(UNACKED_DATA_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
+    sockopt::set_tcp_user_timeout(stream, timeout_ms)?;
+    Ok(())
+}
+
+/// Sends one error line to a connection that won't be served, then closes it. What the
+/// client already sent is read first, so the close is a clean FIN and not a reset that
+/// could destroy the error line before the client reads it.
+fn refuse(stream: TcpStream, line: &str) {
+    let _ = stream.set_nonblocking(true);
+    let _ = (&stream).write_all(format!("{line}\n").as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 1024];
+    for _ in 0..64 {
+        if !matches!((&stream).read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit (each client is a descriptor).
+/// Returns the new soft limit.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        setrlimit(Resource::Nofile, limit)?;
+    }
+    Ok(limit.current.unwrap_or(u64::MAX))
+}
