@@ -19,9 +19,10 @@ use crate::server::Config;
 /// line per recipient.
 const MAX_CHAT_BATCH: usize = 16 * 1024;
 
-/// How long, after `/quit`, the server waits for the client to close its side, so that the
-/// last lines reach it instead of being lost to a reset.
-const QUIT_LINGER: Duration = Duration::from_secs(2);
+/// How long a closing connection waits for its last lines to be written and, after `/quit`,
+/// for the client to close its side, so those lines reach it instead of being lost to a
+/// reset. A client that doesn't read is cut off after this.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// How the connection ended.
 #[derive(Debug)]
@@ -102,18 +103,21 @@ pub(crate) fn run(
             End::Shutdown | End::HandshakeTimeout => None,
         };
     }
+    let deadline = Instant::now() + CLOSE_LINGER;
     if matches!(end, End::Quit(_)) {
         outbox.send_line(protocol::GOODBYE);
-        outbox.finish();
-        linger(&outbox);
+    }
+    outbox.finish();
+    if outbox.wait_finished(CLOSE_LINGER) && matches!(end, End::Quit(_)) {
+        linger(&outbox, deadline);
     }
     outbox.abort(CloseReason::Finished);
 }
 
-/// Waits (briefly) for the client to close after we finished, discarding what it sends.
-fn linger(outbox: &Outbox) {
+/// Waits (until `deadline`) for the client to close after we finished, discarding what it
+/// sends meanwhile.
+fn linger(outbox: &Outbox, deadline: Instant) {
     let stream = outbox.stream();
-    let deadline = Instant::now() + QUIT_LINGER;
     let mut sink = [0u8; 512];
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         if stream
@@ -230,6 +234,10 @@ impl<'a> Connection<'a> {
             return None;
         };
         let line = protocol::strip_controls(text);
+        #[cfg(test)]
+        if line == tests::PANIC_LINE {
+            panic!("panic requested by a test");
+        }
         let Some(member) = &self.member else {
             return self.handshake(&line);
         };
@@ -350,4 +358,11 @@ fn name_refused(name: &str, err: &JoinError) -> String {
             protocol::MAX_NAME_CHARS
         )),
     }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A line that makes a connection thread panic, in test builds only, to show that one
+    /// failing connection leaves the server and the registry working.
+    pub(crate) const PANIC_LINE: &str = "/panic-for-test";
 }

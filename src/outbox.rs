@@ -13,9 +13,9 @@ use std::io::{self, IoSlice};
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
@@ -83,6 +83,8 @@ pub struct Outbox {
     stream: TcpStream,
     max_backlog: usize,
     state: Mutex<State>,
+    /// Signalled when delivery ends: everything written and FIN sent, or aborted.
+    done: Condvar,
     writer: Arc<Writer>,
 }
 
@@ -135,6 +137,28 @@ impl Outbox {
         }
     }
 
+    /// After [`finish`](Self::finish), waits until everything queued was written and FIN
+    /// sent, or delivery was aborted, or `timeout` passed. Returns whether it was written.
+    pub fn wait_finished(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.state);
+        loop {
+            match state.stage {
+                Stage::Finished => return true,
+                Stage::Aborted(_) | Stage::Open => return false,
+                Stage::Finishing => {}
+            }
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            state = self
+                .done
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
     /// Why delivery stopped, if it did for a reason other than an orderly finish.
     pub fn close_reason(&self) -> Option<CloseReason> {
         match lock(&self.state).stage {
@@ -180,6 +204,7 @@ impl Outbox {
         state.queued_bytes = 0;
         state.front_written = 0;
         state.scheduled = true;
+        self.done.notify_all();
         true
     }
 }
@@ -306,6 +331,7 @@ impl Writers {
                 scheduled: false,
                 stage: Stage::Open,
             }),
+            done: Condvar::new(),
             writer: Arc::clone(&self.writers[index]),
         })
     }
@@ -449,6 +475,7 @@ impl WriterLoop {
                 self.unpark(outbox);
                 if finish {
                     let _ = outbox.stream.shutdown(Shutdown::Write);
+                    outbox.done.notify_all();
                 }
             }
         }

@@ -377,3 +377,35 @@ impl State {
         protocol::member_list(&room.name, room.members.len(), names)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::thread;
+
+    use super::*;
+    use crate::outbox::Writers;
+
+    #[test]
+    fn a_lock_poisoned_by_a_panic_is_recovered() {
+        let registry = Registry::new(100);
+        let poisoner = registry.clone();
+        let panicked = thread::spawn(move || {
+            poisoner.with_state(|_, _| panic!("panic while holding the registry lock"))
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(registry.state.is_poisoned());
+
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let _client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (stream, _) = listener.accept().expect("accept");
+        let writers = Writers::start(1).expect("writers");
+        let outbox = writers.outbox(stream, 1024);
+        assert_eq!(registry.join("alice", &outbox), Ok("alice".to_string()));
+        assert_eq!(registry.rooms(), "* rooms: #lobby (1)");
+        registry.leave("alice", None);
+        assert!(registry.is_empty());
+        writers.stop();
+    }
+}

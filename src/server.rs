@@ -75,6 +75,11 @@ const KEEPALIVE_PROBES: u32 = 5;
 /// does not run while data is outstanding).
 const UNACKED_DATA_TIMEOUT: Duration = Duration::from_secs(110);
 
+/// The kernel send buffer of each client socket. Fixing it (instead of letting Linux grow
+/// it to 4 MiB) keeps what a stuck client can hold in kernel memory small, next to the
+/// `--max-backlog-bytes` it can hold in its outbox; Linux doubles it for bookkeeping.
+const SEND_BUFFER_BYTES: usize = 128 * 1024;
+
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 
@@ -337,10 +342,12 @@ impl Server {
     }
 }
 
-/// Sets the options every accepted socket gets: no Nagle delay for small lines, and
-/// keepalive plus a timeout on unacknowledged data so a vanished peer is noticed.
+/// Sets the options every accepted socket gets: no Nagle delay for small lines, a bounded
+/// send buffer, and keepalive plus a timeout on unacknowledged data so a vanished peer is
+/// noticed.
 pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
+    sockopt::set_socket_send_buffer_size(stream, SEND_BUFFER_BYTES)?;
     sockopt::set_socket_keepalive(stream, true)?;
     sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE)?;
     sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL)?;
@@ -375,4 +382,73 @@ pub fn raise_fd_limit() -> io::Result<u64> {
         setrlimit(Resource::Nofile, limit)?;
     }
     Ok(limit.current.unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+
+    use super::*;
+    use crate::connection::tests::PANIC_LINE;
+
+    struct LineClient {
+        stream: TcpStream,
+        reader: BufReader<TcpStream>,
+    }
+
+    impl LineClient {
+        fn join(addr: SocketAddr, name: &str) -> LineClient {
+            let stream = TcpStream::connect(addr).expect("connect");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut client = LineClient { stream, reader };
+            client.send(name);
+            client.read_until(&format!("* welcome {name},"));
+            client
+        }
+
+        fn send(&mut self, line: &str) {
+            writeln!(self.stream, "{line}").expect("send");
+        }
+
+        fn read_until(&mut self, prefix: &str) -> String {
+            let mut seen = Vec::new();
+            loop {
+                let mut line = String::new();
+                match self.reader.read_line(&mut line) {
+                    Ok(n) if n > 0 => {}
+                    other => panic!("no line starting {prefix:?} ({other:?}); saw {seen:#?}"),
+                }
+                let line = line.trim_end().to_string();
+                if line.starts_with(prefix) {
+                    return line;
+                }
+                seen.push(line);
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_connection_leaves_the_server_working() {
+        let server = Server::bind("127.0.0.1:0", Config::default()).expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let handle = server.shutdown_handle();
+        let running = thread::spawn(move || server.run());
+
+        let mut alice = LineClient::join(addr, "alice");
+        let mut doomed = LineClient::join(addr, "doomed");
+        alice.read_until("* doomed joined");
+        doomed.send(PANIC_LINE);
+        // The membership is dropped while unwinding: the name is freed and the room told.
+        alice.read_until("* doomed quit (connection lost)");
+
+        let mut again = LineClient::join(addr, "doomed");
+        again.send("still here");
+        assert_eq!(alice.read_until("doomed:"), "doomed: still here");
+
+        handle.shutdown();
+        running.join().expect("server thread").expect("server run");
+    }
 }

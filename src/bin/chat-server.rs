@@ -93,9 +93,6 @@ fn run(args: Args) -> anyhow::Result<()> {
     let addr = server
         .local_addr()
         .context("failed to read the bound address")?;
-    // The one line on stdout: scripts and tests read the real port from it.
-    println!("listening on {addr}");
-    log::info!("listening on {addr}");
 
     let mut signals = Signals::new([SIGINT, SIGTERM]).context("failed to set up signals")?;
     let handle = server.shutdown_handle();
@@ -109,6 +106,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         })
         .context("failed to start the signal thread")?;
 
+    // The one line on stdout, printed once everything is set up: scripts and tests read
+    // the real port from it.
+    println!("listening on {addr}");
+    log::info!("listening on {addr}");
     server.run().context("server failed")
 }
 
