@@ -423,25 +423,16 @@ impl WriterLoop {
     /// Writes as much of an outbox's queue as the socket takes, then decides what's next
     /// for it: idle, parked until the socket drains, back in the ready list, or closed.
     fn flush(&mut self, outbox: &Arc<Outbox>) {
-        let (mut pending, mut offset) = {
-            let mut state = lock(&outbox.state);
-            if let Stage::Aborted(reason) = state.stage {
-                state.scheduled = false;
-                drop(state);
-                self.release(outbox, reason);
-                return;
-            }
-            (std::mem::take(&mut state.queue), state.front_written)
+        let Some(mut state) = self.unless_aborted(outbox, lock(&outbox.state)) else {
+            return;
         };
+        let (mut pending, mut offset) = (std::mem::take(&mut state.queue), state.front_written);
+        drop(state);
         let (written, drained) = write_queue(&outbox.stream, &mut pending, &mut offset);
 
-        let mut state = lock(&outbox.state);
-        if let Stage::Aborted(reason) = state.stage {
-            state.scheduled = false;
-            drop(state);
-            self.release(outbox, reason);
+        let Some(mut state) = self.unless_aborted(outbox, lock(&outbox.state)) else {
             return;
-        }
+        };
         state.queued_bytes -= written;
         state.front_written = offset;
         if !pending.is_empty() {
@@ -452,9 +443,7 @@ impl WriterLoop {
             Drained::Failed(err) => {
                 log::debug!("write to {:?} failed: {err}", outbox.stream.peer_addr());
                 outbox.mark_aborted(&mut state, CloseReason::WriteFailed);
-                state.scheduled = false;
-                drop(state);
-                self.release(outbox, CloseReason::WriteFailed);
+                self.unless_aborted(outbox, state);
             }
             Drained::Blocked => {
                 drop(state);
@@ -479,6 +468,21 @@ impl WriterLoop {
                 }
             }
         }
+    }
+
+    /// Gives the lock back unless the outbox was aborted, in which case it is let go of.
+    fn unless_aborted<'a>(
+        &mut self,
+        outbox: &Arc<Outbox>,
+        mut state: MutexGuard<'a, State>,
+    ) -> Option<MutexGuard<'a, State>> {
+        let Stage::Aborted(reason) = state.stage else {
+            return Some(state);
+        };
+        state.scheduled = false;
+        drop(state);
+        self.release(outbox, reason);
+        None
     }
 
     fn park(&mut self, outbox: &Arc<Outbox>) {
