@@ -32,6 +32,16 @@ pub fn line_chunk(line: &str) -> Chunk {
     bytes.into()
 }
 
+/// What each queued chunk costs beyond its bytes (its queue slot, the shared buffer's
+/// header, the allocator's share), so that a queue of many tiny lines is bounded in memory
+/// as well as in bytes.
+const CHUNK_OVERHEAD: usize = 64;
+
+/// What a chunk counts toward a client's backlog.
+fn backlog_cost(chunk: &Chunk) -> usize {
+    chunk.len() + CHUNK_OVERHEAD
+}
+
 /// The most buffers one `sendmsg` is given (Linux accepts up to 1024).
 const MAX_SLICES_PER_SEND: usize = 256;
 
@@ -66,7 +76,8 @@ struct State {
     queue: VecDeque<Chunk>,
     /// Bytes of `queue[0]` already written.
     front_written: usize,
-    /// Bytes queued and not yet written, including those a writer is writing right now.
+    /// What is queued and not yet written (bytes plus [`CHUNK_OVERHEAD`] per chunk),
+    /// including what a writer is writing right now.
     queued_bytes: usize,
     /// In its writer's ready list or parked waiting for the socket to drain.
     scheduled: bool,
@@ -167,11 +178,6 @@ impl Outbox {
         }
     }
 
-    /// Bytes waiting to be written.
-    pub fn backlog(&self) -> usize {
-        lock(&self.state).queued_bytes
-    }
-
     /// Shuts the socket down both ways now, whatever is queued (the last resort of a
     /// server shutdown for clients that would not read their last lines).
     pub fn force_close(&self) {
@@ -185,10 +191,11 @@ impl Outbox {
         if matches!(state.stage, Stage::Aborted(_) | Stage::Finished) {
             return false;
         }
-        if state.queued_bytes + chunk.len() > self.max_backlog {
+        let cost = backlog_cost(chunk);
+        if state.queued_bytes + cost > self.max_backlog {
             return self.mark_aborted(&mut state, CloseReason::TooSlow);
         }
-        state.queued_bytes += chunk.len();
+        state.queued_bytes += cost;
         state.queue.push_back(Arc::clone(chunk));
         !std::mem::replace(&mut state.scheduled, true)
     }
@@ -525,7 +532,8 @@ impl WriterLoop {
 }
 
 /// Writes queued chunks until the queue is empty, the socket is full or it fails. Returns
-/// the bytes written; `pending` and `offset` are advanced past them.
+/// how much backlog that cleared (see [`backlog_cost`]); `pending` and `offset` are
+/// advanced past what was written.
 fn write_queue(
     stream: &TcpStream,
     pending: &mut VecDeque<Chunk>,
@@ -557,6 +565,7 @@ fn write_queue(
                     if bytes >= left {
                         bytes -= left;
                         *offset = 0;
+                        written += CHUNK_OVERHEAD;
                         pending.pop_front();
                     } else {
                         *offset += bytes;
