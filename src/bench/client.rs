@@ -58,6 +58,10 @@ pub struct Client {
     pub tracks: Vec<SeqTrack>,
     /// Measured messages this client has queued so far, as a sender.
     pub next_seq: u64,
+    /// The worker's round in which it last queued a batch of messages.
+    pub batch_round: u64,
+    /// In the worker's list of clients to serve again next round.
+    pub again: bool,
 }
 
 impl Client {
@@ -76,6 +80,8 @@ impl Client {
             probed: false,
             tracks: Vec::new(),
             next_seq: 0,
+            batch_round: u64::MAX,
+            again: false,
         }
     }
 

@@ -38,10 +38,18 @@ pub enum Line<'a> {
     Other,
 }
 
-/// Appends a measured message line (with its LF) to `out`.
-pub fn write_bench(out: &mut Vec<u8>, stamp: Stamp) {
+/// Appends a measured message line (with its LF) to `out`, its text padded with `x` to at
+/// least `size` bytes.
+pub fn write_bench(out: &mut Vec<u8>, stamp: Stamp, size: usize) {
+    let start = out.len();
     // Writing to a Vec can't fail.
-    let _ = writeln!(out, "~B {} {} {}", stamp.sender, stamp.seq, stamp.nanos);
+    let _ = write!(out, "~B {} {} {}", stamp.sender, stamp.seq, stamp.nanos);
+    let written = out.len() - start;
+    if written < size {
+        out.push(b' ');
+        out.resize(start + size, b'x');
+    }
+    out.push(b'\n');
 }
 
 /// Appends a probe line (with its LF) to `out`.
@@ -135,9 +143,16 @@ mod tests {
     #[test]
     fn written_lines_parse_back_after_the_server_prefix() {
         let mut out = b"b12-3: ".to_vec();
-        write_bench(&mut out, stamp(7, 42, 123_456_789));
-        assert_eq!(out.pop(), Some(b'\n'));
+        write_bench(&mut out, stamp(7, 42, 123_456_789), 0);
+        assert_eq!(out, b"b12-3: ~B 7 42 123456789\n");
+        out.pop();
         assert_eq!(classify(&out), Line::Bench(stamp(7, 42, 123_456_789)));
+
+        let mut out = b"b12-3: ".to_vec();
+        write_bench(&mut out, stamp(1, 2, 3), 12);
+        assert_eq!(out, b"b12-3: ~B 1 2 3 xxx\n");
+        out.pop();
+        assert_eq!(classify(&out), Line::Bench(stamp(1, 2, 3)));
 
         let mut out = b"b12-0: ".to_vec();
         write_probe(&mut out, 3);

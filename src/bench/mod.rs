@@ -106,6 +106,11 @@ pub struct Options {
     pub max_pending: usize,
     /// Read this process's memory and threads from `/proc` during the run.
     pub server_pid: Option<u32>,
+    /// Flooding senders keep at most about this many bytes of messages in flight to each
+    /// receiver (sent and not yet received); 0 sends as fast as the sockets take them.
+    pub window_bytes: u64,
+    /// Measured messages' text is padded to at least this many bytes.
+    pub size: usize,
 }
 
 /// How far a run has come, for a progress line.
@@ -149,8 +154,16 @@ const PROGRESS_AFTER: Duration = Duration::from_secs(2);
 /// workers' own clocks, so this only decides how soon a phase ends after its goal is met.
 const CHECK_EVERY: Duration = Duration::from_millis(1);
 
+/// A measurement in which nothing was sent or delivered for this long (plus the interval of
+/// a paced sender) ends early: whatever is missing is not coming.
+const STALL_LIMIT: Duration = Duration::from_secs(2);
+
 /// Clients times senders: the per-sender counters every receiver keeps (about 24 bytes each).
 const MAX_TRACKS: usize = 20_000_000;
+
+/// The longest message text `--size` may ask for: the server's default line limit (4096)
+/// less room for the name it adds.
+pub const MAX_SIZE: usize = 4000;
 
 /// Files the process needs besides its clients' sockets (a worker's poll and waker, stdio).
 const SPARE_FILES: u64 = 64;
@@ -289,6 +302,15 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     let longest = format!("{name_stem}{}", clients - 1);
     protocol::validate_name(&longest)
         .with_context(|| format!("client names like {longest:?} are not valid names"))?;
+    if options.size > MAX_SIZE {
+        bail!("messages can be at most {MAX_SIZE} bytes (the server's default line limit is 4096)");
+    }
+    // What a receiver gets per message: `NAME: ~B SENDER SEQ NANOS` and padding.
+    let line_bytes = (name_stem.len() + 8 + 2 + 4 + 21).max(options.size) as u64;
+    let window = match options.window_bytes {
+        0 => 0,
+        bytes => (bytes / line_bytes).max(1),
+    };
     let threads = options.threads.clamp(1, clients);
     Ok(Plan {
         addr: options.addr,
@@ -297,6 +319,8 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
         messages,
         slow,
         sending,
+        window,
+        size: options.size,
         name_stem,
         pending_per_worker: options.max_pending.max(1).div_ceil(threads),
         base: Instant::now(),
@@ -340,6 +364,7 @@ struct Measured {
     /// Deliveries a correct server makes.
     expected: u64,
     timed_out: bool,
+    stalled: bool,
 }
 
 /// Moves the workers through the phases and watches the time limit.
@@ -356,6 +381,8 @@ struct Driver<'a, P> {
 enum Wait {
     Reached,
     TimedOut,
+    /// Nothing moved for [`STALL_LIMIT`] (measuring only).
+    Stalled,
 }
 
 impl<P: FnMut(&Progress)> Driver<'_, P> {
@@ -373,30 +400,32 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
                 + shared.failed.load(Ordering::Relaxed)
                 + shared.dropped.load(Ordering::Relaxed)) as u64
         };
-        let connected = self.wait("connecting", || (settled(), clients))?;
+        let connected = self.wait("connecting", None, || (settled(), clients))?;
         let welcomed = shared.welcomed.load(Ordering::Relaxed);
         let is_connect = matches!(options.scenario, Scenario::Connect { .. });
-        if !is_connect && (welcomed < plan.clients || matches!(connected, Wait::TimedOut)) {
+        let timed_out = matches!(connected, Wait::TimedOut);
+        if !is_connect && (welcomed < plan.clients || timed_out) {
+            let within = match timed_out {
+                true => format!(" within {:?}", options.timeout),
+                false => String::new(),
+            };
             bail!(
-                "only {welcomed} of {} clients joined {} ({} refused, {} failed, {} dropped); \
-                 is the server running at {}, with --max-clients high enough?",
+                "only {welcomed} of {} clients joined{within} ({} refused, {} failed, {} \
+                 dropped); is the server running at {}, with --max-clients high enough?",
                 plan.clients,
-                match connected {
-                    Wait::TimedOut => format!("within {:?}", options.timeout),
-                    Wait::Reached => "the server".to_string(),
-                },
                 shared.refused.load(Ordering::Relaxed),
                 shared.failed.load(Ordering::Relaxed),
                 shared.dropped.load(Ordering::Relaxed),
                 plan.addr
             );
         }
-        if matches!(connected, Wait::TimedOut) {
+        if timed_out {
             return Ok(Measured {
                 joined: None,
                 end: None,
                 expected: 0,
                 timed_out: true,
+                stalled: false,
             });
         }
         let joined = read_server("after the clients joined")?;
@@ -407,7 +436,7 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
         self.set_phase(Phase::Probe);
         let others = || shared.live().saturating_sub(1) as u64;
         let probed = || shared.probed.load(Ordering::Relaxed) as u64;
-        if let Wait::TimedOut = self.wait("probing", || (probed(), others()))? {
+        if let Wait::TimedOut = self.wait("probing", None, || (probed(), others()))? {
             bail!(
                 "only {} of {} clients saw client 0's probes within {:?}; are messages \
                  relayed (flood control off: --flood-rate 0)?",
@@ -427,12 +456,21 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
         self.last_progress = None;
         self.set_phase(Phase::Measure);
         let delivered = || shared.delivered.load(Ordering::Relaxed);
-        let measured = self.wait("measuring", || (delivered(), expected))?;
+        let sent = || shared.sent.load(Ordering::Relaxed);
+        let stall = STALL_LIMIT
+            + match plan.sending {
+                Sending::Paced(interval) => Duration::from_nanos(interval as u64),
+                Sending::Flood | Sending::Once => Duration::ZERO,
+            };
+        let measured = self.wait("measuring", Some((stall, &sent)), || {
+            (delivered(), expected)
+        })?;
         Ok(Measured {
             joined,
             end: read_server("at the end")?,
             expected,
             timed_out: matches!(measured, Wait::TimedOut),
+            stalled: matches!(measured, Wait::Stalled),
         })
     }
 
@@ -441,12 +479,15 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
     }
 
     /// Waits until `count()` gives as many done as in total, the deadline passes, or a
-    /// worker fails.
+    /// worker fails; with `stall`, also until neither the count nor the other counter
+    /// given has moved for that long.
     fn wait(
         &mut self,
         phase: &'static str,
+        stall: Option<(Duration, &dyn Fn() -> u64)>,
         count: impl Fn() -> (u64, u64),
     ) -> anyhow::Result<Wait> {
+        let mut last_move = (Instant::now(), None);
         loop {
             if let Some(error) = self.shared.error() {
                 bail!(error);
@@ -458,6 +499,14 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
             let now = Instant::now();
             if now >= self.deadline {
                 return Ok(Wait::TimedOut);
+            }
+            if let Some((limit, other)) = stall {
+                let state = Some((done, other()));
+                if state != last_move.1 {
+                    last_move = (now, state);
+                } else if now - last_move.0 >= limit {
+                    return Ok(Wait::Stalled);
+                }
             }
             self.report_progress(phase, done, total, now);
             thread::sleep(CHECK_EVERY);
@@ -555,5 +604,6 @@ fn report(
         slow_disconnected,
         server,
         timed_out: measured.timed_out,
+        stalled: measured.stalled,
     }
 }

@@ -67,6 +67,9 @@ pub struct Report {
     pub server: Option<ServerUsage>,
     /// The run hit its time limit before every expected delivery arrived.
     pub timed_out: bool,
+    /// The measurement ended early: nothing was sent or delivered for a while, with
+    /// deliveries still missing.
+    pub stalled: bool,
 }
 
 impl Report {
@@ -119,6 +122,9 @@ impl Report {
         if self.timed_out {
             problems.push("timed out".to_string());
         }
+        if self.stalled {
+            problems.push("stalled".to_string());
+        }
         problems
     }
 
@@ -168,6 +174,7 @@ impl Report {
         json.optional("server_threads_joined", server.map(|s| s.joined.threads));
         json.optional("server_threads_end", server.map(|s| s.end.threads));
         json.boolean("timed_out", self.timed_out);
+        json.boolean("stalled", self.stalled);
         json.finish()
     }
 }
@@ -312,6 +319,13 @@ impl fmt::Display for Report {
         }
         if self.timed_out {
             row(f, "timed out", "before every delivery arrived".to_string())?;
+        }
+        if self.stalled {
+            row(
+                f,
+                "stalled",
+                "nothing sent or delivered for 2 s, deliveries missing".to_string(),
+            )?;
         }
         Ok(())
     }
@@ -502,6 +516,7 @@ mod tests {
                 },
             }),
             timed_out: false,
+            stalled: false,
         }
     }
 
@@ -509,7 +524,7 @@ mod tests {
     fn json_is_one_flat_object() {
         let json = report().to_json();
         assert!(json.starts_with("{\"scenario\":\"fanout\",\"target\":\"127.0.0.1:10000\","));
-        assert!(json.ends_with(",\"timed_out\":false}"));
+        assert!(json.ends_with(",\"timed_out\":false,\"stalled\":false}"));
         for field in [
             "\"rate\":null",
             "\"connect_ms\":2.5",

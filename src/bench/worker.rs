@@ -20,8 +20,8 @@ pub const WAKE_TOKEN: Token = Token(usize::MAX);
 /// Size of the buffer every read goes into (one per worker, shared by its clients).
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-/// A client that has read or written this much in one turn lets the others go first.
-const TURN_BYTES: usize = 512 * 1024;
+/// A client that has read this much in one turn lets the others go first.
+const TURN_BYTES: usize = 256 * 1024;
 
 /// A sender generates its lines this many bytes at a time (each batch gets one timestamp);
 /// the server reads 16 KiB at a time.
@@ -29,6 +29,9 @@ const SEND_BATCH_BYTES: usize = 16 * 1024;
 
 /// How often client 0 sends a probe until everyone has seen one.
 const PROBE_INTERVAL_NS: u64 = 20_000_000;
+
+/// How long a worker whose senders wait for the window sleeps at most.
+const BLOCKED_WAIT: Duration = Duration::from_millis(1);
 
 /// The longest a worker sleeps without looking at the phase (it is also woken on change).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -61,6 +64,11 @@ pub struct Plan {
     /// Clients `clients - slow..` stop reading when the measurement starts.
     pub slow: usize,
     pub sending: Sending,
+    /// Flooding senders together keep at most this many messages in flight: sent, and not
+    /// yet delivered to every receiver (0: no limit).
+    pub window: u64,
+    /// Measured messages' text is padded to at least this many bytes.
+    pub size: usize,
     /// Names are this stem followed by the client's index.
     pub name_stem: String,
     /// Connections each worker sets up at once.
@@ -78,6 +86,11 @@ impl Plan {
     pub fn index_of(&self, name: &[u8]) -> Option<usize> {
         let digits = name.strip_prefix(self.name_stem.as_bytes())?;
         std::str::from_utf8(digits).ok()?.parse().ok()
+    }
+
+    /// Clients that get each measured message: everyone who reads, except its sender.
+    pub fn receivers_per_message(&self) -> u64 {
+        (self.clients - self.slow - 1) as u64
     }
 
     pub fn is_slow(&self, index: usize) -> bool {
@@ -214,12 +227,16 @@ pub struct Worker {
     pending: usize,
     /// Clients to serve again without waiting for an event (their turn ran out).
     again: Vec<usize>,
+    /// Flooding senders waiting for the window to open.
+    blocked: Vec<usize>,
     phase: Phase,
     /// When client 0 (if ours) sends its next probe, and how many it sent.
     next_probe: u64,
     probes: u64,
     /// When the measurement started here.
     measure_start: u64,
+    /// Rounds of the event loop so far.
+    round: u64,
 }
 
 /// What a worker counts as lines arrive; published to [`Shared`] after each round.
@@ -250,10 +267,12 @@ impl Worker {
             next_start: 0,
             pending: 0,
             again: Vec::new(),
+            blocked: Vec::new(),
             phase: Phase::Connect,
             next_probe: 0,
             probes: 0,
             measure_start: 0,
+            round: 0,
         }
     }
 
@@ -278,10 +297,14 @@ impl Worker {
             }
             self.send_scheduled();
             let again = std::mem::take(&mut self.again);
-            let timeout = if again.is_empty() {
-                self.wait_time()
-            } else {
+            let timeout = if !again.is_empty() {
                 Duration::ZERO
+            } else if !self.blocked.is_empty() {
+                // Deliveries open the window; they usually come with events of our own
+                // receivers, but may all be on other workers.
+                self.wait_time().min(BLOCKED_WAIT)
+            } else {
+                self.wait_time()
             };
             if let Err(err) = self.poll.poll(&mut events, Some(timeout)) {
                 if err.kind() != io::ErrorKind::Interrupted {
@@ -296,8 +319,13 @@ impl Worker {
                 }
             }
             for position in again {
+                self.clients[position].again = false;
                 self.serve(position);
             }
+            if !self.blocked.is_empty() && self.window_open() {
+                self.again.append(&mut self.blocked);
+            }
+            self.round += 1;
             self.publish();
         }
         self.publish();
@@ -322,7 +350,9 @@ impl Worker {
                         }
                     } else if client.stage == Stage::Joined
                         && client.index < self.shared.plan.senders
+                        && !client.again
                     {
+                        client.again = true;
                         self.again.push(position);
                     }
                 }
@@ -354,7 +384,7 @@ impl Worker {
                     client.stage = Stage::Connecting;
                     self.pending += 1;
                     if connected {
-                        self.again.push(position);
+                        self.serve_again(position);
                     }
                 }
                 Err(err) => {
@@ -391,7 +421,7 @@ impl Worker {
                 Sending::Once => {
                     let first = client.next_seq == 0;
                     if first {
-                        queue_message(client, &mut self.counts, now);
+                        queue_message(client, &mut self.counts, plan.size, now);
                     }
                     first
                 }
@@ -400,7 +430,7 @@ impl Worker {
                     while client.next_seq < plan.messages
                         && now >= self.measure_start + (client.next_seq as f64 * interval) as u64
                     {
-                        queue_message(client, &mut self.counts, now);
+                        queue_message(client, &mut self.counts, plan.size, now);
                         queued = true;
                     }
                     queued
@@ -468,36 +498,43 @@ impl Worker {
         }
     }
 
-    /// Writes what the client has queued (generating more lines if it is a flooding
-    /// sender), until the socket is full or the client's turn is over. Returns false if
-    /// the client was closed.
+    /// Writes what the client has queued until the socket is full. A flooding sender adds
+    /// one batch of new lines per round of the event loop and comes back the next round:
+    /// if reading falls behind, rounds get longer and sending slows down with them, instead
+    /// of the server's backlog for our receivers growing until it drops them. Returns false
+    /// if the client was closed.
     fn write(&mut self, position: usize) -> bool {
         let plan = &self.shared.plan;
-        let flooding = self.phase == Phase::Measure && plan.sending == Sending::Flood;
-        let mut turn = 0;
-        loop {
-            let client = &mut self.clients[position];
-            client.compact_output();
-            if !client.has_output() {
-                if !(flooding && client.index < plan.senders && client.next_seq < plan.messages)
-                    || client.stage != Stage::Joined
-                {
-                    return true;
+        let client = &mut self.clients[position];
+        client.compact_output();
+        let flooding = self.phase == Phase::Measure
+            && plan.sending == Sending::Flood
+            && client.stage == Stage::Joined
+            && client.index < plan.senders
+            && client.next_seq < plan.messages;
+        if flooding && !client.has_output() && client.batch_round != self.round {
+            if !window_open(&self.shared, &self.counts) {
+                if !client.again {
+                    client.again = true;
+                    self.blocked.push(position);
                 }
-                let now = plan.now();
-                while client.out.len() < SEND_BATCH_BYTES && client.next_seq < plan.messages {
-                    queue_message(client, &mut self.counts, now);
-                }
+                return true;
             }
+            client.batch_round = self.round;
+            let now = plan.now();
+            while client.out.len() < SEND_BATCH_BYTES && client.next_seq < plan.messages {
+                queue_message(client, &mut self.counts, plan.size, now);
+            }
+        }
+        while client.has_output() {
             let Some(stream) = &mut client.stream else {
                 return false;
             };
             match stream.write(&client.out[client.written..]) {
+                // After a short write the socket is full; its draining raises a new event.
                 Ok(written) => {
                     client.written += written;
-                    turn += written;
-                    if turn >= TURN_BYTES {
-                        self.again.push(position);
+                    if client.has_output() {
                         return true;
                     }
                 }
@@ -508,6 +545,23 @@ impl Worker {
                     return false;
                 }
             }
+        }
+        if flooding && client.next_seq < plan.messages {
+            self.serve_again(position);
+        }
+        true
+    }
+
+    fn window_open(&self) -> bool {
+        window_open(&self.shared, &self.counts)
+    }
+
+    /// Serves a client next round even if no event comes for it.
+    fn serve_again(&mut self, position: usize) {
+        let client = &mut self.clients[position];
+        if !client.again {
+            client.again = true;
+            self.again.push(position);
         }
     }
 
@@ -541,9 +595,14 @@ impl Worker {
                         self.close(position, end);
                         return;
                     }
+                    // A short read emptied the socket, and data arriving after it raises a new
+                    // edge-triggered event: no need to read again just to see WouldBlock.
+                    if count < self.buffer.len() {
+                        return;
+                    }
                     turn += count;
                     if turn >= TURN_BYTES {
-                        self.again.push(position);
+                        self.serve_again(position);
                         return;
                     }
                 }
@@ -679,14 +738,27 @@ impl Worker {
     }
 }
 
-/// Queues the client's next measured message, stamped `now`.
-fn queue_message(client: &mut Client, counts: &mut Counts, now: u64) {
+/// Whether fewer messages than the window are in flight, counting this worker's
+/// unpublished counts.
+fn window_open(shared: &Shared, counts: &Counts) -> bool {
+    let plan = &shared.plan;
+    if plan.window == 0 {
+        return true;
+    }
+    let per_message = plan.receivers_per_message();
+    let sent = shared.sent.load(Ordering::Relaxed) + counts.sent;
+    let delivered = shared.delivered.load(Ordering::Relaxed) + counts.delivered;
+    sent * per_message < plan.window * per_message + delivered
+}
+
+/// Queues the client's next measured message, stamped `now`, padded to `size` bytes.
+fn queue_message(client: &mut Client, counts: &mut Counts, size: usize, now: u64) {
     let stamp = Stamp {
         sender: client.index as u32,
         seq: client.next_seq,
         nanos: now,
     };
-    marker::write_bench(&mut client.out, stamp);
+    marker::write_bench(&mut client.out, stamp, size);
     client.next_seq += 1;
     counts.sent += 1;
     counts.first_send.get_or_insert(now);

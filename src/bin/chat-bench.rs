@@ -65,6 +65,16 @@ struct Args {
     #[arg(long, default_value_t = 256, value_name = "N", global = true)]
     max_pending: usize,
 
+    /// Most bytes of messages in flight to each receiver in fanout and slow-reader (sent and
+    /// not yet received); keeps the server's backlogs below its slow-client limit. 0 = no
+    /// limit: send as fast as the sockets take the lines.
+    #[arg(long, default_value_t = 256 * 1024, value_name = "BYTES", global = true)]
+    window: u64,
+
+    /// Pad each measured message's text to at least this many bytes.
+    #[arg(long, default_value_t = 0, value_name = "BYTES", global = true)]
+    size: usize,
+
     /// No progress line on stderr.
     #[arg(long, global = true)]
     quiet: bool,
@@ -198,6 +208,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         name_prefix: args.name_prefix,
         max_pending: args.max_pending,
         server_pid: args.server_pid,
+        window_bytes: args.window,
+        size: args.size,
     };
 
     let terminal = std::io::stderr().is_terminal();
