@@ -182,8 +182,9 @@ impl Report {
 /// The human table.
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let is_connect = self.scenario == "connect";
         let mut what = format!("{} clients", self.clients);
-        if self.senders > 0 {
+        if !is_connect {
             let _ = write!(
                 what,
                 ", {} sender{} x {} message{}",
@@ -250,15 +251,17 @@ impl fmt::Display for Report {
                 format_duration(self.elapsed)
             ),
         )?;
-        row(
-            f,
-            "throughput",
-            format!(
-                "{} deliveries/s, {} messages/s",
-                format_count(self.deliveries_per_sec()),
-                format_count(self.messages_per_sec())
-            ),
-        )?;
+        if !is_connect {
+            row(
+                f,
+                "throughput",
+                format!(
+                    "{} deliveries/s, {} messages/s",
+                    format_count(self.deliveries_per_sec()),
+                    format_count(self.messages_per_sec())
+                ),
+            )?;
+        }
         let latency = match &self.latency {
             Some(summary) => format!(
                 "p50 {}  p90 {}  p99 {}  max {}  (mean {})",
@@ -271,9 +274,7 @@ impl fmt::Display for Report {
             None => "no deliveries".to_string(),
         };
         row(f, "latency", latency)?;
-        if self.scenario == "connect"
-            && let Some(summary) = &self.latency
-        {
+        if is_connect && let Some(summary) = &self.latency {
             row(
                 f,
                 "broadcast",

@@ -313,14 +313,15 @@ impl Worker {
                 }
                 continue;
             }
+            let ready_at = self.shared.plan.now();
             for event in events.iter() {
                 if event.token() != WAKE_TOKEN {
-                    self.serve(event.token().0);
+                    self.serve(event.token().0, Some(ready_at));
                 }
             }
             for position in again {
                 self.clients[position].again = false;
-                self.serve(position);
+                self.serve(position, None);
             }
             if !self.blocked.is_empty() && self.window_open() {
                 self.again.append(&mut self.blocked);
@@ -462,8 +463,9 @@ impl Worker {
         }
     }
 
-    /// Handles readiness of one client (or its turn coming round again).
-    fn serve(&mut self, position: usize) {
+    /// Handles readiness of one client (or its turn coming round again). `ready_at` is when
+    /// the poll reported it ready, if it did.
+    fn serve(&mut self, position: usize, ready_at: Option<u64>) {
         let Some(client) = self.clients.get_mut(position) else {
             return;
         };
@@ -494,7 +496,7 @@ impl Worker {
         }
         let client = &self.clients[position];
         if !(client.slow && self.phase >= Phase::Measure) {
-            self.read(position);
+            self.read(position, ready_at);
         }
     }
 
@@ -566,7 +568,11 @@ impl Worker {
     }
 
     /// Reads until the socket is empty or the client's turn is over, handling every line.
-    fn read(&mut self, position: usize) {
+    ///
+    /// Lines of the first read count as received when the poll reported the socket ready
+    /// (`ready_at`): they were there by then, and the time this thread then spends reading
+    /// other sockets first is the generator's, not the server's. Later reads use the clock.
+    fn read(&mut self, position: usize, mut ready_at: Option<u64>) {
         let mut turn = 0;
         loop {
             let client = &mut self.clients[position];
@@ -585,7 +591,7 @@ impl Worker {
                     let mut lines = Lines {
                         shared: &self.shared,
                         counts: &mut self.counts,
-                        now: self.shared.plan.now(),
+                        now: ready_at.take().unwrap_or_else(|| self.shared.plan.now()),
                     };
                     let result = lines.take(client, &self.buffer[..count]);
                     if stage == Stage::Handshake && client.stage == Stage::Joined {

@@ -25,13 +25,19 @@ Start the server with flood control off, or it relays only 10 lines/s per client
 and for more than 1024 clients raise its --max-clients. Pass --server-pid to also report \
 the server's memory and threads.
 
-The run ends by itself when every expected delivery has arrived or --timeout has passed. \
+The run ends by itself when every expected delivery has arrived, when nothing has moved for \
+2 s, or when --timeout has passed. \
 The exit status is 1 if the run could not be done or if the server lost, duplicated or \
 reordered anything (the report is printed first).";
 
 /// Load generator for chat-server: fanout, latency, connect and slow-reader scenarios.
 #[derive(Debug, Parser)]
-#[command(version, long_about = LONG_ABOUT)]
+#[command(
+    version,
+    long_about = LONG_ABOUT,
+    subcommand_value_name = "SCENARIO",
+    subcommand_help_heading = "Scenarios"
+)]
 struct Args {
     /// Server host (loopback unless you say otherwise).
     #[arg(long, default_value = chat::DEFAULT_HOST, global = true)]
@@ -41,7 +47,8 @@ struct Args {
     #[arg(long, default_value_t = chat::DEFAULT_PORT, global = true)]
     port: u16,
 
-    /// Threads driving the clients (default: one per CPU).
+    /// Threads driving the clients (default: one per CPU; 1 for latency, where a second
+    /// thread only adds wake-ups that compete with the server for the CPUs).
     #[arg(long, value_name = "N", global = true)]
     threads: Option<usize>,
 
@@ -129,7 +136,7 @@ enum ScenarioArgs {
         #[arg(long, short = 's', default_value_t = 4)]
         senders: usize,
         /// Messages each sender sends.
-        #[arg(long, short = 'm', default_value_t = 20_000)]
+        #[arg(long, short = 'm', default_value_t = 50_000)]
         messages: u64,
         /// Clients that never read (K), the last ones.
         #[arg(long, short = 'k', default_value_t = 2)]
@@ -201,9 +208,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = Options {
         addr: resolve(&args.host, args.port)?,
         scenario: args.scenario.scenario()?,
-        threads: args
-            .threads
-            .unwrap_or_else(|| thread::available_parallelism().map_or(1, usize::from)),
+        threads: args.threads.unwrap_or_else(|| match args.scenario {
+            ScenarioArgs::Latency { .. } => 1,
+            _ => thread::available_parallelism().map_or(1, usize::from),
+        }),
         timeout: Duration::from_secs_f64(args.timeout),
         name_prefix: args.name_prefix,
         max_pending: args.max_pending,
