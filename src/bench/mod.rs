@@ -158,6 +158,10 @@ const CHECK_EVERY: Duration = Duration::from_millis(1);
 /// a paced sender) ends early: whatever is missing is not coming.
 const STALL_LIMIT: Duration = Duration::from_secs(2);
 
+/// Messages per sender: a receiver that sees a sender's messages out of order tracks them
+/// in a bitmap of this many bits (1.25 MB).
+const MAX_MESSAGES: u64 = 10_000_000;
+
 /// Clients times senders: the per-sender counters every receiver keeps (about 24 bytes each).
 const MAX_TRACKS: usize = 20_000_000;
 
@@ -276,8 +280,8 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     if senders == 0 || senders > clients {
         bail!("the number of senders must be between 1 and the number of clients ({clients})");
     }
-    if messages == 0 {
-        bail!("each sender must send at least one message");
+    if messages == 0 || messages > MAX_MESSAGES {
+        bail!("each sender must send between 1 and {MAX_MESSAGES} messages");
     }
     if slow > 0 && senders + slow > clients - 1 {
         bail!(

@@ -20,6 +20,11 @@ pub const WAKE_TOKEN: Token = Token(usize::MAX);
 /// Size of the buffer every read goes into (one per worker, shared by its clients).
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
+/// Events taken from one poll. Sockets reported ready together count as received at that
+/// moment, so a big batch keeps the time spent reading them one by one out of the
+/// latencies (with 1024, a broadcast to 10,000 clients looked 25 ms slower).
+const EVENTS_PER_POLL: usize = 8192;
+
 /// A client that has read this much in one turn lets the others go first.
 const TURN_BYTES: usize = 256 * 1024;
 
@@ -283,7 +288,7 @@ impl Worker {
 
     /// Runs until the phase is [`Phase::Done`].
     pub fn run(mut self) -> Outcome {
-        let mut events = Events::with_capacity(1024);
+        let mut events = Events::with_capacity(EVENTS_PER_POLL);
         loop {
             let phase = self.shared.phase();
             if phase != self.phase {
