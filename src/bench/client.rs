@@ -40,6 +40,7 @@ pub struct Client {
     /// Its number in the run (0 is the prober and first sender); also its sender id.
     pub index: usize,
     pub stage: Stage,
+    /// The connection, from `connect` until the client is closed.
     pub stream: Option<TcpStream>,
     /// Never reads once the measurement starts (slow-reader).
     pub slow: bool,
@@ -49,7 +50,7 @@ pub struct Client {
     pub carry: Vec<u8>,
     /// The carried line grew past [`MAX_LINE_BYTES`]; drop bytes up to the next LF.
     pub skipping: bool,
-    /// Bytes to write, from `written` on.
+    /// Bytes to write: `out[written..]`.
     pub out: Vec<u8>,
     pub written: usize,
     /// Has seen a readiness probe.

@@ -262,10 +262,11 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
             if !(rate > 0.0 && rate.is_finite()) {
                 bail!("the rate must be a positive number of messages per second");
             }
-            let sending = Duration::from_secs_f64(messages as f64 / rate);
-            if sending >= options.timeout {
+            let sending = Duration::try_from_secs_f64(messages as f64 / rate);
+            if sending.is_err() || sending.is_ok_and(|sending| sending >= options.timeout) {
+                let sending = messages as f64 / rate;
                 bail!(
-                    "sending {messages} messages at {rate}/s takes {sending:.1?}, longer than \
+                    "sending {messages} messages at {rate}/s takes {sending:.1} s, longer than \
                      the timeout of {:?}; raise --timeout",
                     options.timeout
                 );

@@ -113,7 +113,7 @@ impl Histogram {
     }
 }
 
-/// Percentiles of a [`Histogram`].
+/// Percentiles of a [`Histogram`], with its sample count, maximum and mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
     pub count: u64,

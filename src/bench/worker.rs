@@ -60,7 +60,9 @@ pub enum Sending {
 /// What the workers are to do; fixed for the run.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The server.
     pub addr: SocketAddr,
+    /// Clients in the run, numbered from 0.
     pub clients: usize,
     /// Clients `0..senders` send measured messages; their index is their sender id.
     pub senders: usize,
@@ -68,6 +70,7 @@ pub struct Plan {
     pub messages: u64,
     /// Clients `clients - slow..` stop reading when the measurement starts.
     pub slow: usize,
+    /// How the measured messages are sent.
     pub sending: Sending,
     /// Flooding senders together keep at most this many messages in flight: sent, and not
     /// yet delivered to every receiver (0: no limit).
@@ -83,6 +86,7 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The name client `index` joins with.
     pub fn name(&self, index: usize) -> String {
         format!("{}{index}", self.name_stem)
     }
@@ -98,6 +102,7 @@ impl Plan {
         (self.clients - self.slow - 1) as u64
     }
 
+    /// Whether client `index` stops reading when the measurement starts.
     pub fn is_slow(&self, index: usize) -> bool {
         index >= self.clients - self.slow
     }
@@ -126,16 +131,24 @@ pub enum Phase {
 pub struct Shared {
     pub plan: Plan,
     phase: AtomicU8,
+    /// Clients welcomed by the server.
     pub welcomed: AtomicUsize,
+    /// Connections refused (ECONNREFUSED or `! server full`).
     pub refused: AtomicUsize,
+    /// Connections that failed otherwise.
     pub failed: AtomicUsize,
+    /// Connections closed before the welcome.
     pub dropped: AtomicUsize,
+    /// Joined clients closed during the run (slow ones aside, as nobody reads them).
     pub disconnected: AtomicUsize,
+    /// Clients other than 0 that have seen a probe.
     pub probed: AtomicUsize,
     /// Distinct measured messages received by clients that read.
     pub delivered: AtomicU64,
+    /// Measured messages queued by the senders.
     pub sent: AtomicU64,
-    /// Nanoseconds since the base of the first measured send (`u64::MAX` before).
+    /// Times in nanoseconds since the plan's base: the first measured send (`u64::MAX`
+    /// before), the last delivery and the last welcome.
     pub first_send: AtomicU64,
     pub last_delivery: AtomicU64,
     pub last_welcome: AtomicU64,
@@ -143,6 +156,7 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Counts at zero, in the connect phase.
     pub fn new(plan: Plan) -> Shared {
         Shared {
             plan,
@@ -162,6 +176,7 @@ impl Shared {
         }
     }
 
+    /// The phase the driver has set.
     pub fn phase(&self) -> Phase {
         match self.phase.load(Ordering::Acquire) {
             0 => Phase::Connect,
@@ -171,12 +186,14 @@ impl Shared {
         }
     }
 
+    /// Moves the run to `phase` (the driver then wakes the workers).
     pub fn set_phase(&self, phase: Phase) {
         self.phase.store(phase as u8, Ordering::Release);
     }
 
     /// Ends the run with an error (the first one reported wins).
     pub fn fail(&self, message: String) {
+        // A panicking worker can't leave an Option half-written: take the lock anyway.
         let mut error = self.error.lock().unwrap_or_else(|e| e.into_inner());
         if error.is_none() {
             *error = Some(message);
@@ -185,6 +202,7 @@ impl Shared {
         self.set_phase(Phase::Done);
     }
 
+    /// The error that ended the run, if one did.
     pub fn error(&self) -> Option<String> {
         self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -200,9 +218,12 @@ impl Shared {
 /// What a worker measured, handed back when it stops.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// Send-to-receipt times of the deliveries.
     pub latency: Histogram,
+    /// Connect-to-welcome times of the clients.
     pub join: Histogram,
     pub tally: Tally,
+    /// `! ...` lines received after joining.
     pub server_errors: u64,
     /// Slow clients found closed by the server (by reading them after the measurement, or
     /// from `* NAME quit (too slow)` notices seen by client 0).
@@ -759,7 +780,7 @@ fn window_open(shared: &Shared, counts: &Counts) -> bool {
     let per_message = plan.receivers_per_message();
     let sent = shared.sent.load(Ordering::Relaxed) + counts.sent;
     let delivered = shared.delivered.load(Ordering::Relaxed) + counts.delivered;
-    sent * per_message < plan.window * per_message + delivered
+    sent.saturating_mul(per_message) < plan.window.saturating_mul(per_message) + delivered
 }
 
 /// Queues the client's next measured message, stamped `now`, padded to `size` bytes.

@@ -202,9 +202,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Err(err) = chat::server::raise_fd_limit() {
         log::warn!("could not raise the open file limit: {err}");
     }
-    if !(args.timeout > 0.0 && args.timeout.is_finite()) {
-        bail!("--timeout must be a positive number of seconds");
-    }
+    let timeout = match Duration::try_from_secs_f64(args.timeout) {
+        Ok(timeout) if !timeout.is_zero() => timeout,
+        _ => bail!("--timeout must be a positive number of seconds"),
+    };
     let options = Options {
         addr: resolve(&args.host, args.port)?,
         scenario: args.scenario.scenario()?,
@@ -212,7 +213,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             ScenarioArgs::Latency { .. } => 1,
             _ => thread::available_parallelism().map_or(1, usize::from),
         }),
-        timeout: Duration::from_secs_f64(args.timeout),
+        timeout,
         name_prefix: args.name_prefix,
         max_pending: args.max_pending,
         server_pid: args.server_pid,
