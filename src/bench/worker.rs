@@ -2,7 +2,7 @@
 //! the handshake, the readiness probes and the measurement, and counting what they receive.
 
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -37,6 +37,9 @@ const PROBE_INTERVAL_NS: u64 = 20_000_000;
 
 /// How long a worker whose senders wait for the window sleeps at most.
 const BLOCKED_WAIT: Duration = Duration::from_millis(1);
+
+/// How long clients wait at the end for the server to close after they did.
+const GOODBYE_LIMIT: Duration = Duration::from_millis(500);
 
 /// The longest a worker sleeps without looking at the phase (it is also woken on change).
 const IDLE_WAIT: Duration = Duration::from_millis(100);
@@ -357,7 +360,58 @@ impl Worker {
         }
         self.publish();
         self.drain_slow_clients();
+        self.say_goodbye(&mut events);
         self.counts.outcome
+    }
+
+    /// Closes the joined clients the way a polite client does: send FIN, read what the
+    /// server still sends (quit notices of the others) until it closes too. Closing with
+    /// unread data would reset the connection and fill the server's log with "connection
+    /// lost". Slow clients and unfinished handshakes are just dropped.
+    fn say_goodbye(&mut self, events: &mut Events) {
+        let mut open = 0;
+        for client in &mut self.clients {
+            match &client.stream {
+                Some(stream) if client.stage == Stage::Joined && !client.slow => {
+                    let _ = stream.shutdown(Shutdown::Write);
+                    open += 1;
+                }
+                _ => client.stream = None,
+            }
+        }
+        let deadline = Instant::now() + GOODBYE_LIMIT;
+        while open > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                break;
+            };
+            if let Err(err) = self.poll.poll(events, Some(left)) {
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                break;
+            }
+            for event in events.iter() {
+                let Some(client) = self.clients.get_mut(event.token().0) else {
+                    continue;
+                };
+                let Some(stream) = &mut client.stream else {
+                    continue;
+                };
+                let closed = loop {
+                    match stream.read(&mut self.buffer) {
+                        Ok(0) => break true,
+                        Ok(_) => {}
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => break false,
+                        Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => break true,
+                    }
+                };
+                if closed {
+                    client.stream = None;
+                    open -= 1;
+                }
+            }
+        }
     }
 
     fn enter(&mut self, phase: Phase) {
