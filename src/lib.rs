@@ -10,7 +10,9 @@
 //! - `connection`: one client's thread: handshake and commands.
 //! - [`server`]: limits, the accept loop and shutdown.
 //! - [`client`]: the `chat-client` program.
+//! - [`bench`]: the `chat-bench` load generator.
 
+pub mod bench;
 pub mod client;
 mod connection;
 pub mod flood;

@@ -1,0 +1,218 @@
+//! Quick runs of the real `chat-bench` binary against an in-process server: small numbers,
+//! checking that nothing is lost, not how fast it goes.
+
+mod common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Command, Output};
+
+use chat::server::Config;
+use common::{start_server, start_server_with, test_config};
+
+/// A finished `chat-bench --json` run.
+struct Run {
+    json: String,
+    output: Output,
+}
+
+impl Run {
+    /// Runs `chat-bench --json` against `addr`; the run must succeed.
+    fn new(addr: SocketAddr, args: &[&str]) -> Run {
+        let output = bench(addr, args);
+        let run = Run {
+            json: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+            output,
+        };
+        assert!(
+            run.output.status.success(),
+            "chat-bench {args:?} failed\n{}",
+            run.describe()
+        );
+        run
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "status: {}\nstdout: {}\nstderr: {}",
+            self.output.status,
+            self.json,
+            String::from_utf8_lossy(&self.output.stderr)
+        )
+    }
+
+    /// The raw text of a field's value in the flat JSON object.
+    fn raw(&self, key: &str) -> &str {
+        let pattern = format!("\"{key}\":");
+        let Some(start) = self.json.find(&pattern) else {
+            panic!("no {key:?} in the report\n{}", self.describe());
+        };
+        let value = &self.json[start + pattern.len()..];
+        let end = value.find([',', '}']).unwrap_or(value.len());
+        &value[..end]
+    }
+
+    fn number(&self, key: &str) -> u64 {
+        self.raw(key).parse().unwrap_or_else(|err| {
+            panic!("{key} is not a whole number ({err})\n{}", self.describe())
+        })
+    }
+
+    fn float(&self, key: &str) -> f64 {
+        self.raw(key)
+            .parse()
+            .unwrap_or_else(|err| panic!("{key} is not a number ({err})\n{}", self.describe()))
+    }
+
+    /// Every expected delivery arrived exactly once, in order.
+    fn assert_complete(&self, expected: u64) {
+        for (key, value) in [
+            ("expected_deliveries", expected),
+            ("deliveries", expected),
+            ("lost", 0),
+            ("duplicated", 0),
+            ("reordered", 0),
+            ("unexpected", 0),
+            ("server_errors", 0),
+            ("disconnected", 0),
+        ] {
+            assert_eq!(self.number(key), value, "{key}\n{}", self.describe());
+        }
+        for key in ["timed_out", "stalled"] {
+            assert_eq!(self.raw(key), "false", "{key}\n{}", self.describe());
+        }
+    }
+}
+
+fn bench(addr: SocketAddr, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_chat-bench"))
+        .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
+        .args(["--json", "--quiet", "--timeout", "20"])
+        .args(args)
+        .output()
+        .expect("run chat-bench")
+}
+
+#[test]
+fn fanout_delivers_every_message_to_every_other_client() {
+    let server = start_server();
+    let run = Run::new(server.addr, &["fanout", "-n", "10", "-s", "3", "-m", "50"]);
+    run.assert_complete(3 * 50 * 9);
+    assert_eq!(run.number("joined"), 10);
+    assert_eq!(run.number("messages_sent"), 150);
+    assert!(run.float("deliveries_per_sec") > 0.0, "{}", run.describe());
+    assert!(run.float("latency_p50_ms") <= run.float("latency_p99_ms"));
+    assert!(run.float("latency_p99_ms") <= run.float("latency_max_ms"));
+}
+
+#[test]
+fn latency_run_sends_at_its_rate_and_reports_percentiles() {
+    let server = start_server();
+    let args = ["latency", "-n", "5", "--rate", "200", "--duration", "1"];
+    let run = Run::new(server.addr, &args);
+    run.assert_complete(200 * 4);
+    let elapsed = run.float("elapsed_ms");
+    assert!(
+        (900.0..3000.0).contains(&elapsed),
+        "200 messages at 200/s took {elapsed} ms\n{}",
+        run.describe()
+    );
+    assert!(run.float("latency_p50_ms") > 0.0, "{}", run.describe());
+}
+
+#[test]
+fn connect_run_joins_everyone_and_the_broadcast_reaches_all() {
+    let server = start_server();
+    let run = Run::new(server.addr, &["connect", "-n", "50"]);
+    run.assert_complete(49);
+    for (key, value) in [
+        ("joined", 50),
+        ("refused", 0),
+        ("failed", 0),
+        ("dropped", 0),
+    ] {
+        assert_eq!(run.number(key), value, "{key}\n{}", run.describe());
+    }
+    assert!(run.float("connect_ms") > 0.0, "{}", run.describe());
+}
+
+#[test]
+fn slow_readers_are_dropped_and_the_others_get_everything() {
+    // A small backlog, and slow clients sent far more than fits in it and their sockets.
+    let server = start_server_with(Config {
+        max_backlog_bytes: 256 * 1024,
+        ..test_config()
+    });
+    let args = [
+        "--size",
+        "1000",
+        "--window",
+        "65536",
+        "slow-reader",
+        "-n",
+        "6",
+        "-s",
+        "2",
+        "-k",
+        "2",
+        "-m",
+        "4000",
+    ];
+    let run = Run::new(server.addr, &args);
+    run.assert_complete(2 * 4000 * 3);
+    assert_eq!(run.number("slow_disconnected"), 2, "{}", run.describe());
+}
+
+#[test]
+fn server_memory_is_reported_with_its_pid() {
+    let server = start_server();
+    let pid = std::process::id().to_string();
+    let args = [
+        "--server-pid",
+        &pid,
+        "fanout",
+        "-n",
+        "4",
+        "-s",
+        "1",
+        "-m",
+        "10",
+    ];
+    let run = Run::new(server.addr, &args);
+    run.assert_complete(30);
+    assert!(
+        run.number("server_rss_joined_kib") > 0,
+        "{}",
+        run.describe()
+    );
+    assert!(
+        run.number("server_threads_joined") > 1,
+        "{}",
+        run.describe()
+    );
+}
+
+#[test]
+fn unreachable_server_fails_with_one_line() {
+    // A port nobody listens on: bind one, then let it go.
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port");
+    let output = bench(addr, &["fanout", "-n", "3", "-s", "1", "-m", "1"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "stderr: {stderr}");
+    assert!(output.stdout.is_empty(), "stdout: {:?}", output.stdout);
+    assert!(
+        stderr.starts_with("chat-bench: only 0 of 3 clients joined (3 refused"),
+        "stderr: {stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
+}
+
+#[test]
+fn invalid_names_are_rejected_before_connecting() {
+    let server = start_server();
+    let output = bench(server.addr, &["--name-prefix", "a b", "connect", "-n", "2"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "stderr: {stderr}");
+    assert!(stderr.contains("are not valid names"), "stderr: {stderr}");
+}
