@@ -24,6 +24,11 @@ struct Args {
     /// Don't prefix lines with the local time.
     #[arg(long)]
     no_timestamps: bool,
+
+    /// When the connection is lost, keep trying to reconnect (with backoff) and rejoin
+    /// with the same name and room, instead of exiting.
+    #[arg(long)]
+    reconnect: bool,
 }
 
 fn main() -> ExitCode {
@@ -34,8 +39,11 @@ fn main() -> ExitCode {
         port: args.port,
         name: args.name,
         timestamps: !args.no_timestamps,
+        color: false,
+        history: false,
+        reconnect: args.reconnect,
     };
-    match client::run_plain(&options) {
+    match client::pipe::run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("chat-client: {err}");
