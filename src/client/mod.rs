@@ -4,10 +4,14 @@
 //! - [`link`]: connecting, sending, reading on one thread, reconnecting.
 //! - [`session`]: name, room and members, learned from the server's notices (pure).
 //! - [`pipe`]: plain lines in and out, for scripts and bots.
+//! - [`complete`]: what Tab completes (pure).
+//! - [`style`]: colours (pure).
 
+pub mod complete;
 pub mod link;
 pub mod pipe;
 pub mod session;
+pub mod style;
 
 use std::fmt;
 use std::io::{self, Write};
