@@ -1,17 +1,24 @@
-//! The `chat-client` program: it copies plain lines both ways ([`pipe`]) over the
-//! connection ([`link`]), tracking what it knows of its name and room ([`session`]).
+//! The `chat-client` program. In a terminal it is an interactive chat ([`terminal`]); in a
+//! pipe it copies plain lines both ways ([`pipe`]). Both share the connection ([`link`])
+//! and what the client knows of its name and room ([`session`]).
 //!
 //! - [`link`]: connecting, sending, reading on one thread, reconnecting.
 //! - [`session`]: name, room and members, learned from the server's notices (pure).
 //! - [`pipe`]: plain lines in and out, for scripts and bots.
+//! - [`terminal`]: the line editor and its main loop.
+//! - [`screen`]: printing incoming lines above the line being typed.
+//! - [`helper`]: the editor's completion, own-line display and key handlers.
 //! - [`complete`]: what Tab completes (pure).
 //! - [`style`]: colours (pure).
 
 pub mod complete;
+pub mod helper;
 pub mod link;
 pub mod pipe;
+pub mod screen;
 pub mod session;
 pub mod style;
+pub mod terminal;
 
 use std::fmt;
 use std::io::{self, Write};
