@@ -82,9 +82,17 @@ impl Link {
         }
     }
 
-    /// Makes the first connection.
+    /// Makes the first connection and sends the name, so lines sent from now on follow it.
+    ///
+    /// # Errors
+    /// When the connection can't be made.
     pub fn connect(&self) -> Result<TcpStream, ClientError> {
-        connect(&self.host, self.port)
+        let stream = connect(&self.host, self.port)?;
+        let name = self.session_lock().name().to_string();
+        self.attach(&stream)?;
+        // A failure here shows as the connection lost when `run` reads.
+        let _ = self.send(&name);
+        Ok(stream)
     }
 
     // Nothing leaves the session half-updated if a thread panics while holding the lock,
@@ -179,8 +187,8 @@ impl Link {
         }
     }
 
-    /// Sends the name on `stream`, then reads the server's lines and hands them (and news
-    /// of reconnection) to `on_event` until the connection ends for good. With
+    /// Reads the server's lines from `stream` (made by [`Link::connect`]) and hands them
+    /// (and news of reconnection) to `on_event` until the connection ends for good. With
     /// `--reconnect` a lost connection is made again; otherwise losing it is an error.
     /// Returns `Ok` when the user quit.
     ///
@@ -208,11 +216,7 @@ impl Link {
         let mut rejoin: Option<String> = None;
         let mut delay = FIRST_RETRY_DELAY;
         loop {
-            let name = self.session_lock().name().to_string();
-            let end = match send_line(&stream, &name) {
-                Ok(()) => self.read(&stream, rejoin.as_deref(), &mut delay, on_event)?,
-                Err(err) => End::Lost(Some(err)),
-            };
+            let end = self.read(&stream, rejoin.as_deref(), &mut delay, on_event)?;
             *self.writer_lock() = None;
             let _ = stream.shutdown(Shutdown::Both);
             if self.is_quitting() {
@@ -239,7 +243,8 @@ impl Link {
     }
 
     /// Reads lines until the connection ends. After a reconnect (`rejoin` holds the room
-    /// to go back to), user lines wait until the server has accepted the name again.
+    /// to go back to) it sends the name first, and user lines wait until the server has
+    /// accepted it.
     fn read(
         &self,
         stream: &TcpStream,
@@ -247,8 +252,11 @@ impl Link {
         delay: &mut Duration,
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
     ) -> Result<End, ClientError> {
-        if rejoin.is_none() {
-            self.attach(stream)?;
+        if rejoin.is_some() {
+            let name = self.session_lock().name().to_string();
+            if let Err(err) = send_line(stream, &name) {
+                return Ok(End::Lost(Some(err)));
+            }
         }
         let mut reader = BufReader::new(stream);
         loop {
