@@ -440,3 +440,30 @@ fn losing_the_server_while_typing_exits_with_an_error() {
         row_index(&screen, "chat-client: connection to server lost").expect("loss reported");
     assert!(shutdown < message, "screen:\n{}", screen.join("\n"));
 }
+
+#[test]
+fn no_history_still_recalls_lines_but_writes_no_file() {
+    let server = start_server();
+    let (pane, _bob) = alice_and_bob(&server, &["--no-timestamps"]);
+    pane.type_text("said once");
+    pane.press("Enter");
+    pane.wait_row("alice: said once");
+    pane.press("Up");
+    pane.wait_prompt("alice@#lobby> said once");
+    assert!(!pane.data_home.join("chat-client").exists());
+}
+
+#[test]
+fn typed_quit_leaves_with_its_reason() {
+    let server = start_server();
+    let (pane, mut bob) = alice_and_bob(&server, &["--no-timestamps"]);
+    pane.type_text("/quit gone home");
+    pane.press("Enter");
+    bob.expect("* alice quit (gone home)");
+    let screen = pane.wait_row("[exit 0, terminal restored]");
+    assert!(
+        screen.iter().any(|row| row == "* bye"),
+        "{}",
+        screen.join("\n")
+    );
+}

@@ -5,7 +5,7 @@
 
 use std::io::{self, Write};
 use std::panic;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread;
@@ -168,9 +168,7 @@ impl Chat {
             }
             match result {
                 Ok(input) => {
-                    if let Some(path) = &history {
-                        remember(editor, path, &input);
-                    }
+                    remember(editor, history.as_deref(), &input);
                     if !self.handle(&input) {
                         return self.finish();
                     }
@@ -264,17 +262,20 @@ fn history_path(name: &str) -> Option<PathBuf> {
     Some(dir.join(format!("{}.history", protocol::name_key(name))))
 }
 
-/// Adds a line to the history and appends it to the file at once, so nothing is lost
-/// however the client ends.
-fn remember(editor: &mut LineEditor, path: &PathBuf, input: &str) {
+/// Adds a line to the history and, if it is kept, appends it to the file at once, so
+/// nothing is lost however the client ends.
+fn remember(editor: &mut LineEditor, file: Option<&Path>, input: &str) {
     if input.trim().is_empty() {
         return;
     }
     let result = editor
         .add_history_entry(input)
-        .and_then(|_| editor.append_history(path));
+        .and_then(|added| match file {
+            Some(path) if added => editor.append_history(path),
+            _ => Ok(()),
+        });
     if let Err(err) = result {
-        log::warn!("could not save history to {}: {err}", path.display());
+        log::warn!("could not save input history: {err}");
     }
 }
 
