@@ -41,13 +41,20 @@ type LineEditor = Editor<ChatHelper, FileHistory>;
 /// When the client can't connect, loses the connection (without `--reconnect`), or the
 /// terminal fails.
 pub fn run(options: &Options) -> Result<(), ClientError> {
+    let mut editor = new_editor()?;
+    let printer = match editor.create_external_printer() {
+        Ok(printer) => printer,
+        // A terminal the editor can't drive (TERM=dumb, an editor's shell buffer): plain
+        // lines work everywhere.
+        Err(err) => {
+            log::info!("no line editor on this terminal ({err}); using plain lines");
+            return super::pipe::run(options);
+        }
+    };
     let _restore = Restore::save();
     let style = Style::new(options.color);
     let link = Arc::new(Link::new(options));
     let stream = link.connect()?;
-
-    let mut editor = new_editor()?;
-    let printer = editor.create_external_printer().map_err(terminal_error)?;
     let screen = Screen::start(printer).map_err(|err| ClientError::Terminal(err.to_string()))?;
     // The screen interrupts `readline` with SIGINT when the connection is lost; outside
     // `readline` (whose own handler turns it into `Interrupted`) this handler only
