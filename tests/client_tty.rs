@@ -166,7 +166,8 @@ impl Pane {
 
 impl Drop for Pane {
     fn drop(&mut self) {
-        let _ = tmux_output(&self.socket, &["kill-server"]);
+        // Not `tmux_output`: a second panic while a failed test unwinds would abort.
+        let _ = tmux_command(&self.socket, &["kill-server"]).output();
         // tmux leaves its socket file behind.
         let _ = std::fs::remove_file(&self.socket);
         if !self.data_home.as_os_str().is_empty() {
@@ -183,12 +184,7 @@ fn unique_path(kind: &str) -> PathBuf {
 }
 
 fn tmux_output(socket: &Path, args: &[&str]) -> Output {
-    match Command::new("tmux")
-        .arg("-S")
-        .arg(socket)
-        .args(args)
-        .output()
-    {
+    match tmux_command(socket, args).output() {
         Ok(output) => output,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => panic!(
             "tmux is not installed; the terminal tests drive chat-client through it: \
@@ -196,6 +192,12 @@ fn tmux_output(socket: &Path, args: &[&str]) -> Output {
         ),
         Err(err) => panic!("could not run tmux: {err}"),
     }
+}
+
+fn tmux_command(socket: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("tmux");
+    command.arg("-S").arg(socket).args(args);
+    command
 }
 
 fn last_row(screen: &[String]) -> &str {
