@@ -469,3 +469,27 @@ fn typed_quit_leaves_with_its_reason() {
         screen.join("\n")
     );
 }
+
+#[test]
+fn sigterm_quits_and_restores_the_terminal() {
+    let server = start_server();
+    let (pane, mut bob) = alice_and_bob(&server, &[]);
+    pane.type_text("interrupted");
+    pane.wait_prompt("alice@#lobby> interrupted");
+    let shell: i32 = pane
+        .tmux(&["display-message", "-p", "-t", "chat", "#{pane_pid}"])
+        .trim()
+        .parse()
+        .expect("pane pid");
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("children of the pane's shell");
+    let client: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|pid| pid.parse().ok())
+        .expect("chat-client's pid");
+    let pid = rustix::process::Pid::from_raw(client).expect("a valid pid");
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("send SIGTERM");
+    bob.expect("* alice quit");
+    pane.wait_row("[exit 143, terminal restored]");
+}

@@ -51,10 +51,11 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
             return super::pipe::run(options);
         }
     };
-    let _restore = Restore::save();
+    let restore = Restore::save();
     let style = Style::new(options.color);
     let link = Arc::new(Link::new(options));
     let stream = link.connect()?;
+    leave_on_termination(Arc::clone(&link), restore.saved.clone())?;
     let screen = Screen::start(printer).map_err(|err| ClientError::Terminal(err.to_string()))?;
     // The screen interrupts `readline` with SIGINT when the connection is lost; outside
     // `readline` (whose own handler turns it into `Interrupted`) this handler only
@@ -286,6 +287,28 @@ fn remember(editor: &mut LineEditor, file: Option<&Path>, input: &str) {
     }
 }
 
+/// On SIGTERM or SIGHUP (a `kill`, a closed terminal window), which would otherwise end
+/// the client with the terminal still in raw mode: quits, restores the terminal and exits
+/// with 128 + the signal's number, as a shell reports a killed program.
+fn leave_on_termination(link: Arc<Link>, saved: Option<Termios>) -> Result<(), ClientError> {
+    use signal_hook::consts::{SIGHUP, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
+        .map_err(|err| ClientError::Terminal(err.to_string()))?;
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                link.quit();
+                if let Some(saved) = &saved {
+                    restore(saved, true);
+                }
+                std::process::exit(128 + signal);
+            }
+        })
+        .map(drop)
+        .map_err(|err| ClientError::Terminal(err.to_string()))
+}
+
 /// Puts the terminal back as it was when dropped, and on a panic in any thread.
 struct Restore {
     saved: Option<Termios>,
@@ -297,7 +320,7 @@ impl Restore {
         if let Some(saved) = saved.clone() {
             let previous = panic::take_hook();
             panic::set_hook(Box::new(move |info| {
-                restore(&saved);
+                restore(&saved, true);
                 previous(info);
                 // A panic on any thread ends the client: the main thread may be blocked
                 // reading a key, with nobody left to read the server.
@@ -311,16 +334,20 @@ impl Restore {
 impl Drop for Restore {
     fn drop(&mut self) {
         if let Some(saved) = &self.saved {
-            restore(saved);
+            restore(saved, false);
         }
     }
 }
 
 /// Restores the terminal modes, turns off bracketed paste (which the editor turns on
-/// while it reads) and resets colours.
-fn restore(saved: &Termios) {
+/// while it reads) and resets colours. `interrupted`: the editor may have left the cursor
+/// on the prompt, so start a new line.
+fn restore(saved: &Termios, interrupted: bool) {
     let _ = termios::tcsetattr(io::stdin(), OptionalActions::Now, saved);
     let mut out = io::stdout();
     let _ = out.write_all(b"\x1b[?2004l\x1b[0m");
+    if interrupted {
+        let _ = out.write_all(b"\r\n");
+    }
     let _ = out.flush();
 }
