@@ -1,10 +1,12 @@
-//! Entry point of `chat-client`: parses the command line and runs the client.
+//! Entry point of `chat-client`: parses the command line and runs the client, interactive
+//! when stdin and stdout are a terminal, plain lines otherwise.
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use chat::client::{self, Options};
+use chat::client::{self, Options, style};
 
 /// Command-line client for chat-server: type to talk, /help for commands, /quit to leave.
 #[derive(Debug, Parser)]
@@ -24,18 +26,42 @@ struct Args {
     /// Don't prefix lines with the local time.
     #[arg(long)]
     no_timestamps: bool,
+
+    /// Don't colour the output (also off when NO_COLOR is set or stdout is not a terminal).
+    #[arg(long)]
+    no_color: bool,
+
+    /// Don't read or save input history.
+    #[arg(long)]
+    no_history: bool,
+
+    /// When the connection is lost, keep trying to reconnect (with backoff) and rejoin
+    /// with the same name and room, instead of exiting.
+    #[arg(long)]
+    reconnect: bool,
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
+    let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let options = Options {
         host: args.host,
         port: args.port,
         name: args.name,
         timestamps: !args.no_timestamps,
+        color: interactive
+            && !args.no_color
+            && !style::no_color_requested(std::env::var_os("NO_COLOR")),
+        history: !args.no_history,
+        reconnect: args.reconnect,
     };
-    match client::run_plain(&options) {
+    let result = if interactive {
+        client::terminal::run(&options)
+    } else {
+        client::pipe::run(&options)
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("chat-client: {err}");
