@@ -16,7 +16,7 @@ use crate::server::Config;
 
 /// How much chat from one client is gathered into one broadcast. Lines that arrive together
 /// are formatted into one shared buffer and queued once per recipient, instead of once per
-/// line per recipient.
+/// line per recipient. (A small `--max-backlog-bytes` lowers it; see `chat_batch_limit`.)
 const MAX_CHAT_BATCH: usize = 16 * 1024;
 
 /// How long a closing connection waits for its last lines to be written and, after `/quit`,
@@ -245,7 +245,7 @@ impl<'a> Connection<'a> {
             Ok(Command::Say(text)) => {
                 chat.extend_from_slice(protocol::chat(&member.name, text).as_bytes());
                 chat.push(b'\n');
-                if chat.len() >= MAX_CHAT_BATCH {
+                if chat.len() >= chat_batch_limit(self.config) {
                     self.flush_chat(chat);
                 }
                 None
@@ -305,6 +305,9 @@ impl<'a> Connection<'a> {
                 }
                 None
             }
+            Command::Me(action) if protocol::forges_notice(&member.name, action) => {
+                Some(protocol::error("/me can't look like a server notice"))
+            }
             Command::Me(action) => {
                 self.registry.act(&member.key, action);
                 None
@@ -343,6 +346,12 @@ impl<'a> Connection<'a> {
         }
         None
     }
+}
+
+/// The size at which a chat batch is sent: small against the backlog limit, so that one
+/// batch never makes up much of a client's allowed backlog.
+fn chat_batch_limit(config: &Config) -> usize {
+    MAX_CHAT_BATCH.min(config.max_backlog_bytes / 16)
 }
 
 /// The error line for a refused name.

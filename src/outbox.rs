@@ -45,6 +45,10 @@ fn backlog_cost(chunk: &Chunk) -> usize {
 /// The most buffers one `sendmsg` is given (Linux accepts up to 1024).
 const MAX_SLICES_PER_SEND: usize = 256;
 
+/// The largest queue (in chunks) kept for reuse; a queue that grew bigger for a slow
+/// client is freed once drained.
+const MAX_SPARE_CAPACITY: usize = 16;
+
 /// The token the writer's waker uses; sockets use their outbox id, which never gets this big.
 const WAKE_TOKEN: Token = Token(usize::MAX);
 
@@ -372,6 +376,9 @@ enum Drained {
 struct WriterLoop {
     writer: Arc<Writer>,
     poll: Poll,
+    /// An empty queue with room, swapped into each outbox it drains so that queuing the
+    /// next line doesn't allocate.
+    spare: VecDeque<Chunk>,
     /// Outboxes whose sockets were full, by token, waiting for epoll to say they drained.
     parked: HashMap<Token, Arc<Outbox>>,
 }
@@ -381,6 +388,7 @@ impl WriterLoop {
         WriterLoop {
             writer,
             poll,
+            spare: VecDeque::new(),
             parked: HashMap::new(),
         }
     }
@@ -433,7 +441,8 @@ impl WriterLoop {
         let Some(mut state) = self.unless_aborted(outbox, lock(&outbox.state)) else {
             return;
         };
-        let (mut pending, mut offset) = (std::mem::take(&mut state.queue), state.front_written);
+        let mut pending = std::mem::replace(&mut state.queue, std::mem::take(&mut self.spare));
+        let mut offset = state.front_written;
         drop(state);
         let (written, drained) = write_queue(&outbox.stream, &mut pending, &mut offset);
 
@@ -442,9 +451,16 @@ impl WriterLoop {
         };
         state.queued_bytes -= written;
         state.front_written = offset;
-        if !pending.is_empty() {
+        if pending.is_empty() {
+            if pending.capacity() <= MAX_SPARE_CAPACITY {
+                self.spare = pending;
+            }
+        } else {
             pending.append(&mut state.queue);
-            state.queue = pending;
+            std::mem::swap(&mut state.queue, &mut pending);
+            if pending.capacity() <= MAX_SPARE_CAPACITY {
+                self.spare = pending;
+            }
         }
         match drained {
             Drained::Failed(err) => {
@@ -541,18 +557,17 @@ fn write_queue(
 ) -> (usize, Drained) {
     let mut written = 0;
     while !pending.is_empty() {
-        let mut slices = [IoSlice::new(&[]); MAX_SLICES_PER_SEND];
-        let mut count = 0;
-        for (slot, chunk) in slices.iter_mut().zip(pending.iter()) {
-            let start = if count == 0 { *offset } else { 0 };
-            *slot = IoSlice::new(&chunk[start..]);
-            count += 1;
-        }
+        let slices: Vec<IoSlice<'_>> = pending
+            .iter()
+            .take(MAX_SLICES_PER_SEND)
+            .enumerate()
+            .map(|(index, chunk)| IoSlice::new(&chunk[if index == 0 { *offset } else { 0 }..]))
+            .collect();
         // MSG_DONTWAIT: the socket stays blocking for the connection thread's reads, but a
         // writer must never wait on one client.
         let sent = rustix::net::sendmsg(
             stream,
-            &slices[..count],
+            &slices,
             &mut SendAncillaryBuffer::default(),
             SendFlags::DONTWAIT | SendFlags::NOSIGNAL,
         );

@@ -247,6 +247,19 @@ pub fn action(name: &str, action: &str) -> String {
     notice(format_args!("{name} {action}"))
 }
 
+/// Whether `/me ACTION` from `name` would read like one of the server's own notices (a join,
+/// leave, quit or rename of that user, a welcome, the shutdown notice), which people and
+/// clients rely on; such actions are refused.
+pub fn forges_notice(name: &str, action: &str) -> bool {
+    let presence = ["joined #", "left #", "quit (", "is now "];
+    let line = self::action(name, action);
+    action == "quit"
+        || presence.iter().any(|form| action.starts_with(form))
+        || [SHUTTING_DOWN, GOODBYE].contains(&line.as_str())
+        || line.starts_with("* welcome ")
+        || line.starts_with("* rooms: ")
+}
+
 /// `#ROOM (N): a, b, c`, names already sorted; lists at most [`MAX_LISTED_NAMES`].
 pub fn member_list<'a>(room: &str, count: usize, names: impl Iterator<Item = &'a str>) -> String {
     let mut list = format!("{room} ({count}):");
@@ -454,6 +467,28 @@ mod tests {
     fn unknown_command_error_points_to_help() {
         let err = parse_line("/dance now").unwrap_err();
         assert_eq!(err.to_string(), "unknown command /dance (try /help)");
+    }
+
+    #[test]
+    fn actions_that_read_like_server_notices_are_spotted() {
+        for (name, action) in [
+            ("bob", "quit"),
+            ("bob", "quit (too slow)"),
+            ("bob", "is now alice"),
+            ("bob", "joined #lobby"),
+            ("bob", "left #dev"),
+            ("server", "shutting down"),
+            ("welcome", "alice, you are in #lobby (1): alice"),
+        ] {
+            assert!(forges_notice(name, action), "{name} {action}");
+        }
+        for (name, action) in [
+            ("bob", "waves"),
+            ("bob", "quite likes it"),
+            ("server", "waves"),
+        ] {
+            assert!(!forges_notice(name, action), "{name} {action}");
+        }
     }
 
     #[test]

@@ -41,6 +41,44 @@ pub struct Config {
     pub writer_threads: usize,
 }
 
+/// The smallest `max_backlog_bytes` allowed: room for several of the largest lines (chat
+/// batches, member lists of 100 names) so that a healthy client is never over its limit
+/// because of one line.
+pub const MIN_BACKLOG_BYTES: usize = 64 * 1024;
+
+/// The bounds of `max_line_bytes`: a name must fit, and every connection may buffer one
+/// line of this size.
+pub const LINE_BYTES_RANGE: std::ops::RangeInclusive<usize> = 64..=1024 * 1024;
+
+impl Config {
+    /// Checks that the limits make sense together.
+    ///
+    /// # Errors
+    /// `InvalidInput`, saying which limit is out of range.
+    pub fn validate(&self) -> io::Result<()> {
+        let invalid = |message: String| Err(io::Error::new(io::ErrorKind::InvalidInput, message));
+        let (min_line, max_line) = (*LINE_BYTES_RANGE.start(), *LINE_BYTES_RANGE.end());
+        if !LINE_BYTES_RANGE.contains(&self.max_line_bytes) {
+            return invalid(format!(
+                "max line bytes must be between {min_line} and {max_line}"
+            ));
+        }
+        let min_backlog = MIN_BACKLOG_BYTES.max(4 * self.max_line_bytes);
+        if self.max_backlog_bytes < min_backlog {
+            return invalid(format!(
+                "max backlog bytes must be at least {min_backlog} (64 KiB, and 4 lines)"
+            ));
+        }
+        if self.max_clients == 0 {
+            return invalid("max clients must be at least 1".to_string());
+        }
+        if self.handshake_timeout.is_zero() {
+            return invalid("the handshake timeout must be longer than 0".to_string());
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
@@ -179,7 +217,7 @@ impl Server {
     /// Binds `host:port` (port 0 picks a free port) with a long listen queue.
     ///
     /// # Errors
-    /// If the address doesn't resolve or can't be bound.
+    /// If the address doesn't resolve or can't be bound, or the limits are invalid.
     pub fn bind(addr: impl ToSocketAddrs, config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
         // Listening again only changes the queue length; std chose 128.
@@ -190,8 +228,10 @@ impl Server {
     /// Serves on an already bound listener.
     ///
     /// # Errors
-    /// If the listener can't be made non-blocking or the threads can't start.
+    /// If the limits don't make sense together ([`Config::validate`]), the listener can't be
+    /// made non-blocking or the threads can't start.
     pub fn from_listener(listener: TcpListener, config: Config) -> io::Result<Server> {
+        config.validate()?;
         listener.set_nonblocking(true)?;
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKE)?;

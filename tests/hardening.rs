@@ -502,6 +502,37 @@ fn thousands_of_connections_leave_no_threads_or_descriptors_behind() {
     assert!(ok, "server kept threads or descriptors after the cycles");
 }
 
+#[test]
+fn limits_that_cannot_work_are_refused_at_start() {
+    for (flags, message) in [
+        (
+            ["--max-backlog-bytes", "16384"],
+            "chat-server: invalid limits: max backlog bytes must be at least 65536",
+        ),
+        (
+            ["--max-line-bytes", "10"],
+            "chat-server: invalid limits: max line bytes must be between 64 and 1048576",
+        ),
+        (
+            ["--max-clients", "0"],
+            "chat-server: invalid limits: max clients must be at least 1",
+        ),
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+            .args(["--port", "0"])
+            .args(flags)
+            .output()
+            .expect("run chat-server");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flags:?} accepted");
+        assert!(output.stdout.is_empty(), "{flags:?}: printed a ready line");
+        assert!(
+            stderr.starts_with(message),
+            "{flags:?}: stderr was {stderr:?}"
+        );
+    }
+}
+
 fn shutdown_on(signal: rustix::process::Signal) {
     let mut server =
         ServerProcess::start(&["--max-backlog-bytes", "100000000", "--flood-rate", "0"]);

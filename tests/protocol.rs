@@ -231,6 +231,26 @@ fn me_is_shown_to_the_whole_room() {
 }
 
 #[test]
+fn me_cannot_forge_server_notices() {
+    let server = start_server();
+    let mut alice = TestClient::join(server.addr, "alice");
+    let mut bob = TestClient::join(server.addr, "bob");
+    alice.expect("* bob joined #lobby");
+    for forged in [
+        "quit (too slow)",
+        "quit",
+        "is now carol",
+        "left #lobby",
+        "joined #dev",
+    ] {
+        alice.send(&format!("/me {forged}"));
+        alice.expect("! /me can't look like a server notice");
+    }
+    alice.send("/me is nowhere to be seen");
+    bob.expect("* alice is nowhere to be seen");
+}
+
+#[test]
 fn help_lists_every_command() {
     let server = start_server();
     let mut alice = TestClient::join(server.addr, "alice");

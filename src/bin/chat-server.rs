@@ -88,7 +88,9 @@ fn run(args: Args) -> anyhow::Result<()> {
         Ok(limit) => log::debug!("open file limit: {limit}"),
         Err(err) => log::warn!("could not raise the open file limit: {err}"),
     }
-    let server = Server::bind((args.host.as_str(), args.port), args.config())
+    let config = args.config();
+    config.validate().context("invalid limits")?;
+    let server = Server::bind((args.host.as_str(), args.port), config)
         .with_context(|| format!("failed to listen on {}:{}", args.host, args.port))?;
     let addr = server
         .local_addr()
