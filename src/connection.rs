@@ -191,10 +191,10 @@ impl<'a> Connection<'a> {
             match framer.fill_from(stream) {
                 Ok(0) => return End::Closed,
                 Ok(_) => {}
+                // WouldBlock is the handshake's read timeout running out (checked above);
+                // TimedOut is TCP giving up on a peer that vanished.
                 Err(err) => match err.kind() {
-                    io::ErrorKind::Interrupted
-                    | io::ErrorKind::WouldBlock
-                    | io::ErrorKind::TimedOut => {}
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {}
                     _ => return End::Lost(err),
                 },
             }
