@@ -103,15 +103,15 @@ const LISTEN_BACKLOG: i32 = 65_535;
 const CONNECTION_STACK_BYTES: usize = 256 * 1024;
 
 /// Keepalive probes start after this much silence from a peer...
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
-/// ...are sent this often...
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// ...and are sent this often...
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
-/// ...and this many unanswered probes drop the connection: a vanished peer is noticed
-/// within 60 + 5 * 10 = 110 seconds.
-const KEEPALIVE_PROBES: u32 = 5;
-/// Data the peer hasn't acknowledged after this long drops the connection too (keepalive
-/// does not run while data is outstanding).
-const UNACKED_DATA_TIMEOUT: Duration = Duration::from_secs(110);
+/// ...this many at most.
+const KEEPALIVE_PROBES: u32 = 6;
+/// A peer that has acknowledged nothing for this long is dropped: with keepalive, a silent
+/// peer that vanished (cable pulled, laptop suspended) goes 90 s after its last packet;
+/// data sent to one that vanished goes 90 s after it was sent.
+const UNACKED_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// The kernel send buffer of each client socket. Fixing it (instead of letting Linux grow
 /// it to 4 MiB) keeps what a stuck client can hold in kernel memory small, next to the
@@ -392,7 +392,7 @@ pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
     sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE)?;
     sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL)?;
     sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES)?;
-    let timeout_ms = u32::try_from(UNACKED_DATA_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
+    let timeout_ms = u32::try_from(UNACKED_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
     sockopt::set_tcp_user_timeout(stream, timeout_ms)?;
     Ok(())
 }

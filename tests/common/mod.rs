@@ -251,9 +251,26 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(extra_args: &[&str]) -> ServerProcess {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chat-server"));
+        command.args(extra_args);
+        ServerProcess::spawn(command)
+    }
+
+    /// Starts the server with its open-file limit (soft and hard) lowered to `limit`, so
+    /// it can't raise it.
+    pub fn start_with_fd_limit(limit: usize, extra_args: &[&str]) -> ServerProcess {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_chat-server"))
+            .args(extra_args);
+        ServerProcess::spawn(command)
+    }
+
+    fn spawn(mut command: Command) -> ServerProcess {
+        let mut child = command
             .args(["--host", "127.0.0.1", "--port", "0"])
-            .args(extra_args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
