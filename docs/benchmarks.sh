@@ -57,9 +57,14 @@ scenario() {
     done
     local problems=0
     for run in $(seq "$RUNS"); do
+        local counts=""
         for key in lost duplicated reordered refused failed dropped disconnected; do
-            problems=$((problems + $(field "$work/$name.$run.json" "$key")))
+            local count
+            count=$(field "$work/$name.$run.json" "$key")
+            problems=$((problems + count))
+            [ "$count" = 0 ] || counts="$counts $key=$count"
         done
+        [ -z "$counts" ] || echo "  run $run:$counts"
     done
     printf '%-14s %s\n' "$name" "chat-bench $*"
     printf '  deliveries/s %s   latency p50 %s ms  p99 %s ms  max %s ms\n' \
@@ -75,9 +80,11 @@ scenario() {
 chosen=("$@")
 want() { [ ${#chosen[@]} -eq 0 ] || [[ " ${chosen[*]} " == *" $1 "* ]]; }
 
+# Latency first: thousands of connections just closed (sockets in TIME_WAIT, stacks being
+# freed) disturb it for a minute or so.
+want latency && scenario latency latency -n 100 --rate 500 --duration 10
 want fanout-100 && scenario fanout-100 fanout -n 100 -s 100 -m 100
 want fanout-10 && scenario fanout-10 fanout -n 10 -s 10 -m 10000
-want latency && scenario latency latency -n 100 --rate 500 --duration 10
 want connect && scenario connect connect -n 10000
 want connect-burst && scenario connect-burst connect -n 10000 --max-pending 10000
 want slow-reader && scenario slow-reader slow-reader -n 20 -s 4 -m 50000 --slow 2

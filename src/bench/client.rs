@@ -59,6 +59,8 @@ pub struct Client {
     pub tracks: Vec<SeqTrack>,
     /// Measured messages this client has queued so far, as a sender.
     pub next_seq: u64,
+    /// Measured messages this client has received (each counted once).
+    pub received: u64,
     /// The worker's round in which it last queued a batch of messages.
     pub batch_round: u64,
     /// In the worker's list of clients to serve again next round.
@@ -81,6 +83,7 @@ impl Client {
             probed: false,
             tracks: Vec::new(),
             next_seq: 0,
+            received: 0,
             batch_round: u64::MAX,
             again: false,
         }

@@ -194,14 +194,14 @@ pub fn run(options: &Options, progress: impl FnMut(&Progress)) -> anyhow::Result
     };
     let before = read_server("before connecting")?;
 
-    let shared = Arc::new(Shared::new(plan));
+    let shared = Arc::new(Shared::new(plan, threads));
     let mut wakers = Vec::new();
     let mut handles = Vec::new();
     let connect_start = now(&shared);
     for index in 0..threads {
         let poll = Poll::new().context("failed to create a poll")?;
         let indices = (index..shared.plan.clients).step_by(threads);
-        let worker = Worker::new(Arc::clone(&shared), poll, indices);
+        let worker = Worker::new(Arc::clone(&shared), index, poll, indices);
         wakers.push(worker.waker().context("failed to create a waker")?);
         let spawned = thread::Builder::new()
             .name(format!("bench-{index}"))

@@ -75,8 +75,8 @@ pub struct Plan {
     pub slow: usize,
     /// How the measured messages are sent.
     pub sending: Sending,
-    /// Flooding senders together keep at most this many messages in flight: sent, and not
-    /// yet delivered to every receiver (0: no limit).
+    /// Flooding senders keep at most this many messages in flight to each receiver: sent,
+    /// and not yet received by it (0: no limit).
     pub window: u64,
     /// Measured messages' text is padded to at least this many bytes.
     pub size: usize,
@@ -98,11 +98,6 @@ impl Plan {
     pub fn index_of(&self, name: &[u8]) -> Option<usize> {
         let digits = name.strip_prefix(self.name_stem.as_bytes())?;
         std::str::from_utf8(digits).ok()?.parse().ok()
-    }
-
-    /// Clients that get each measured message: everyone who reads, except its sender.
-    pub fn receivers_per_message(&self) -> u64 {
-        (self.clients - self.slow - 1) as u64
     }
 
     /// Whether client `index` stops reading when the measurement starts.
@@ -148,6 +143,10 @@ pub struct Shared {
     pub probed: AtomicUsize,
     /// Distinct measured messages received by clients that read.
     pub delivered: AtomicU64,
+    /// For each worker, the least that any of its reading clients has received plus sent
+    /// (`u64::MAX` if it has none): how far its slowest receiver is behind is the total
+    /// sent minus this.
+    floors: Vec<AtomicU64>,
     /// Measured messages queued by the senders.
     pub sent: AtomicU64,
     /// Times in nanoseconds since the plan's base: the first measured send (`u64::MAX`
@@ -159,8 +158,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Counts at zero, in the connect phase.
-    pub fn new(plan: Plan) -> Shared {
+    /// Counts at zero, in the connect phase, for `workers` workers.
+    pub fn new(plan: Plan, workers: usize) -> Shared {
         Shared {
             plan,
             phase: AtomicU8::new(Phase::Connect as u8),
@@ -171,6 +170,7 @@ impl Shared {
             disconnected: AtomicUsize::new(0),
             probed: AtomicUsize::new(0),
             delivered: AtomicU64::new(0),
+            floors: (0..workers).map(|_| AtomicU64::new(u64::MAX)).collect(),
             sent: AtomicU64::new(0),
             first_send: AtomicU64::new(u64::MAX),
             last_delivery: AtomicU64::new(0),
@@ -246,6 +246,8 @@ enum End {
 /// One worker thread's state.
 pub struct Worker {
     shared: Arc<Shared>,
+    /// This worker's number (its slot in [`Shared`]'s floors).
+    slot: usize,
     poll: Poll,
     clients: Vec<Client>,
     buffer: Box<[u8]>,
@@ -282,13 +284,19 @@ struct Counts {
 }
 
 impl Worker {
-    /// A worker for the clients with the given indices.
-    pub fn new(shared: Arc<Shared>, poll: Poll, indices: impl Iterator<Item = usize>) -> Worker {
+    /// Worker number `slot`, for the clients with the given indices.
+    pub fn new(
+        shared: Arc<Shared>,
+        slot: usize,
+        poll: Poll,
+        indices: impl Iterator<Item = usize>,
+    ) -> Worker {
         let clients = indices
             .map(|index| Client::new(index, shared.plan.is_slow(index)))
             .collect();
         Worker {
             shared,
+            slot,
             poll,
             clients,
             buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
@@ -741,9 +749,19 @@ impl Worker {
         client.out = Vec::new();
     }
 
-    /// Makes this round's counts visible to the driver.
+    /// Makes this round's counts visible to the driver and the other workers.
     fn publish(&mut self) {
         let shared = &self.shared;
+        if self.phase == Phase::Measure && shared.plan.window > 0 {
+            let floor = self
+                .clients
+                .iter()
+                .filter(|client| client.stage == Stage::Joined && !client.slow)
+                .map(|client| client.received + client.next_seq)
+                .min()
+                .unwrap_or(u64::MAX);
+            shared.floors[self.slot].store(floor, Ordering::Relaxed);
+        }
         let counts = &mut self.counts;
         if counts.delivered > 0 {
             shared
@@ -824,17 +842,22 @@ impl Worker {
     }
 }
 
-/// Whether fewer messages than the window are in flight, counting this worker's
-/// unpublished counts.
+/// Whether every receiver has fewer than the window's messages in flight to it, counting
+/// this worker's unpublished sends. A receiver's in-flight messages are those sent by
+/// others that it hasn't received: the total sent minus its own sends and receipts.
 fn window_open(shared: &Shared, counts: &Counts) -> bool {
     let plan = &shared.plan;
     if plan.window == 0 {
         return true;
     }
-    let per_message = plan.receivers_per_message();
     let sent = shared.sent.load(Ordering::Relaxed) + counts.sent;
-    let delivered = shared.delivered.load(Ordering::Relaxed) + counts.delivered;
-    sent.saturating_mul(per_message) < plan.window.saturating_mul(per_message) + delivered
+    let floor = shared
+        .floors
+        .iter()
+        .map(|floor| floor.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(u64::MAX);
+    sent < plan.window.saturating_add(floor)
 }
 
 /// Queues the client's next measured message, stamped `now`, padded to `size` bytes.
@@ -950,6 +973,7 @@ impl Lines<'_> {
         self.counts.outcome.tally.count(arrival);
         if matches!(arrival, Arrival::InOrder | Arrival::Ahead | Arrival::Late) {
             self.counts.delivered += 1;
+            client.received += 1;
             self.counts.last_delivery = self.now;
             let latency = self.now.saturating_sub(stamp.nanos);
             self.counts.outcome.latency.record(latency);
