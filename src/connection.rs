@@ -220,8 +220,11 @@ impl<'a> Connection<'a> {
         if chat.is_empty() {
             return;
         }
-        if let Some(member) = &self.member {
-            self.registry.say(&member.key, &chat.as_slice().into());
+        if let Some(member) = &self.member
+            && let Some(laggard) = self.registry.say(&member.key, &chat.as_slice().into())
+        {
+            // Read this sender more slowly rather than drop a recipient that is reading.
+            laggard.pace();
         }
         chat.clear();
     }

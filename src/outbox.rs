@@ -7,6 +7,12 @@
 //! system call under load), without blocking: a socket whose buffer is full is parked with
 //! epoll until it drains, and the writer moves on to other clients. A client whose queue
 //! grows past its limit is too slow and gets disconnected (an IRC server's "SendQ exceeded").
+//!
+//! A client that is reading, just more slowly than the room talks, is not dropped for a
+//! burst: a sender whose chat takes it past half its limit waits ([`Outbox::pace`]) until
+//! it has drained to a quarter, so TCP pushes back on the sender instead. A client whose
+//! socket has taken nothing for [`STALL_LIMIT`] counts as stalled and is never waited for,
+//! so a client that stopped reading can't hold anyone up.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
@@ -49,6 +55,12 @@ const MAX_SLICES_PER_SEND: usize = 256;
 /// client is freed once drained.
 const MAX_SPARE_CAPACITY: usize = 16;
 
+/// How long a sender waits for a lagging recipient's socket to take anything before
+/// treating it as stalled (not reading) and no longer waiting for it. The kernel holds
+/// little unsent data for each client (see `UNSENT_LOW_WATER_BYTES` in the server), so a
+/// client that reads, however slowly, takes new bytes every few milliseconds.
+pub const STALL_LIMIT: Duration = Duration::from_millis(20);
+
 /// The token the writer's waker uses; sockets use their outbox id, which never gets this big.
 const WAKE_TOKEN: Token = Token(usize::MAX);
 
@@ -86,6 +98,10 @@ struct State {
     /// In its writer's ready list or parked waiting for the socket to drain.
     scheduled: bool,
     stage: Stage,
+    /// When the socket last took bytes; it is stalled once that is [`STALL_LIMIT`] ago.
+    progressed_at: Option<Instant>,
+    /// Senders waiting in [`Outbox::pace`].
+    pacers: usize,
 }
 
 /// One client's outgoing side: its socket and the bounded queue of lines waiting for it.
@@ -98,8 +114,9 @@ pub struct Outbox {
     stream: TcpStream,
     max_backlog: usize,
     state: Mutex<State>,
-    /// Signalled when delivery ends: everything written and FIN sent, or aborted.
-    done: Condvar,
+    /// Signalled when delivery ends (everything written and FIN sent, or aborted), and when
+    /// bytes are written while senders wait in [`pace`](Self::pace).
+    changed: Condvar,
     writer: Arc<Writer>,
 }
 
@@ -118,9 +135,33 @@ impl Outbox {
 
     /// Queues lines for this client and makes sure a writer will send them.
     pub fn send(self: &Arc<Self>, chunk: &Chunk) {
-        if self.enqueue(chunk) {
+        if self.enqueue(chunk).needs_writer {
             schedule(vec![Arc::clone(self)]);
         }
+    }
+
+    /// Waits while this client's backlog is above a quarter of its limit and its socket keeps
+    /// taking bytes; returns once it has taken nothing for [`STALL_LIMIT`], or is closing.
+    /// Called by a sender whose chat took this client past half its limit, so that the
+    /// sender is read more slowly instead of this client being dropped.
+    pub fn pace(&self) {
+        let low_water = self.max_backlog / 4;
+        let mut state = lock(&self.state);
+        state.pacers += 1;
+        while state.queued_bytes > low_water && state.stage == Stage::Open {
+            let Some(left) = state
+                .progressed_at
+                .and_then(|at| (at + STALL_LIMIT).checked_duration_since(Instant::now()))
+            else {
+                break;
+            };
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        state.pacers -= 1;
     }
 
     /// Queues one line (adding its LF) for this client.
@@ -167,7 +208,7 @@ impl Outbox {
                 return false;
             };
             state = self
-                .done
+                .changed
                 .wait_timeout(state, left)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
@@ -188,20 +229,29 @@ impl Outbox {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 
-    /// Adds a chunk to the queue. Returns true if the outbox must now be handed to its
-    /// writer (it was idle, or it just went over its limit and must be torn down).
-    fn enqueue(&self, chunk: &Chunk) -> bool {
+    /// Adds a chunk to the queue.
+    fn enqueue(&self, chunk: &Chunk) -> Enqueued {
         let mut state = lock(&self.state);
         if matches!(state.stage, Stage::Aborted(_) | Stage::Finished) {
-            return false;
+            return Enqueued::default();
         }
         let cost = backlog_cost(chunk);
         if state.queued_bytes + cost > self.max_backlog {
-            return self.mark_aborted(&mut state, CloseReason::TooSlow);
+            return Enqueued {
+                needs_writer: self.mark_aborted(&mut state, CloseReason::TooSlow),
+                lagging: None,
+            };
         }
         state.queued_bytes += cost;
         state.queue.push_back(Arc::clone(chunk));
-        !std::mem::replace(&mut state.scheduled, true)
+        let lagging = state.queued_bytes > self.max_backlog / 2
+            && state
+                .progressed_at
+                .is_some_and(|at| at.elapsed() < STALL_LIMIT);
+        Enqueued {
+            needs_writer: !std::mem::replace(&mut state.scheduled, true),
+            lagging: lagging.then_some(state.queued_bytes),
+        }
     }
 
     /// Returns true if this call did the abort (the writer must then release the outbox,
@@ -215,9 +265,20 @@ impl Outbox {
         state.queued_bytes = 0;
         state.front_written = 0;
         state.scheduled = true;
-        self.done.notify_all();
+        self.changed.notify_all();
         true
     }
+}
+
+/// What queuing a chunk left to do.
+#[derive(Default)]
+struct Enqueued {
+    /// The outbox must be handed to its writer (it was idle, or it just went over its
+    /// limit and must be torn down).
+    needs_writer: bool,
+    /// The backlog, if it is past half the limit and the socket took bytes within
+    /// [`STALL_LIMIT`].
+    lagging: Option<usize>,
 }
 
 /// Hands outboxes to their writers: one lock and at most one wake-up per writer.
@@ -238,14 +299,30 @@ fn schedule(mut outboxes: Vec<Arc<Outbox>>) {
 #[derive(Default)]
 pub struct Delivery {
     ready: Vec<Arc<Outbox>>,
+    /// The recipient furthest past half its backlog limit, with its backlog.
+    laggard: Option<(usize, Arc<Outbox>)>,
 }
 
 impl Delivery {
     /// Queues `chunk` for `outbox`.
     pub fn push(&mut self, outbox: &Arc<Outbox>, chunk: &Chunk) {
-        if outbox.enqueue(chunk) {
+        let enqueued = outbox.enqueue(chunk);
+        if enqueued.needs_writer {
             self.ready.push(Arc::clone(outbox));
         }
+        if let Some(backlog) = enqueued.lagging
+            && self
+                .laggard
+                .as_ref()
+                .is_none_or(|(most, _)| backlog > *most)
+        {
+            self.laggard = Some((backlog, Arc::clone(outbox)));
+        }
+    }
+
+    /// The recipient the sender should [`pace`](Outbox::pace) itself to, if any.
+    pub fn take_laggard(&mut self) -> Option<Arc<Outbox>> {
+        self.laggard.take().map(|(_, outbox)| outbox)
     }
 }
 
@@ -341,8 +418,10 @@ impl Writers {
                 queued_bytes: 0,
                 scheduled: false,
                 stage: Stage::Open,
+                progressed_at: None,
+                pacers: 0,
             }),
-            done: Condvar::new(),
+            changed: Condvar::new(),
             writer: Arc::clone(&self.writers[index]),
         })
     }
@@ -451,6 +530,12 @@ impl WriterLoop {
         };
         state.queued_bytes -= written;
         state.front_written = offset;
+        if written > 0 {
+            state.progressed_at = Some(Instant::now());
+            if state.pacers > 0 {
+                outbox.changed.notify_all();
+            }
+        }
         if pending.is_empty() {
             if pending.capacity() <= MAX_SPARE_CAPACITY {
                 self.spare = pending;
@@ -487,7 +572,7 @@ impl WriterLoop {
                 self.unpark(outbox);
                 if finish {
                     let _ = outbox.stream.shutdown(Shutdown::Write);
-                    outbox.done.notify_all();
+                    outbox.changed.notify_all();
                 }
             }
         }
@@ -541,7 +626,7 @@ impl WriterLoop {
     fn release(&mut self, outbox: &Arc<Outbox>, reason: CloseReason) {
         self.unpark(outbox);
         if reason == CloseReason::TooSlow {
-            let _ = rustix::net::sockopt::set_socket_linger(&outbox.stream, Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(&outbox.stream).set_linger(Some(Duration::ZERO));
         }
         let _ = outbox.stream.shutdown(Shutdown::Both);
     }

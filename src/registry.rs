@@ -179,12 +179,14 @@ impl Registry {
     }
 
     /// Sends chat lines (already formatted, one or more) to the sender's room, not back to
-    /// the sender.
-    pub fn say(&self, key: &str, lines: &Chunk) {
+    /// the sender. Returns a recipient the sender should [`pace`](Outbox::pace) itself to,
+    /// if the lines took one past half its backlog limit.
+    pub fn say(&self, key: &str, lines: &Chunk) -> Option<Arc<Outbox>> {
         self.with_state(|state, delivery| {
             if let Some(room) = state.users.get(key).map(|user| user.room.clone()) {
                 state.send_to_room(&room, Some(key), lines, delivery);
             }
+            delivery.take_laggard()
         })
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
-use rustix::net::sockopt;
+use socket2::{SockRef, TcpKeepalive};
 
 use crate::connection;
 use crate::outbox::{Outbox, Writers, lock};
@@ -117,6 +117,12 @@ const UNACKED_TIMEOUT: Duration = Duration::from_secs(90);
 /// it to 4 MiB) keeps what a stuck client can hold in kernel memory small, next to the
 /// `--max-backlog-bytes` it can hold in its outbox; Linux doubles it for bookkeeping.
 const SEND_BUFFER_BYTES: usize = 128 * 1024;
+
+/// The most bytes of a client's socket the kernel may hold unsent (waiting for the
+/// client's receive window); the rest waits in the outbox. A client that reads slowly then
+/// takes new bytes in small steps as it reads, which is how senders pacing themselves to
+/// it see that it is alive (see [`crate::outbox::STALL_LIMIT`]).
+const UNSENT_LOW_WATER_BYTES: u32 = 16 * 1024;
 
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -382,18 +388,21 @@ impl Server {
     }
 }
 
-/// Sets the options every accepted socket gets: no Nagle delay for small lines, a bounded
-/// send buffer, and keepalive plus a timeout on unacknowledged data so a vanished peer is
-/// noticed.
+/// Sets the options every accepted socket gets: no Nagle delay for small lines, bounded
+/// kernel buffering, and keepalive plus a timeout on unacknowledged data so a vanished peer
+/// is noticed.
 pub fn configure_stream(stream: &TcpStream) -> io::Result<()> {
-    stream.set_nodelay(true)?;
-    sockopt::set_socket_send_buffer_size(stream, SEND_BUFFER_BYTES)?;
-    sockopt::set_socket_keepalive(stream, true)?;
-    sockopt::set_tcp_keepidle(stream, KEEPALIVE_IDLE)?;
-    sockopt::set_tcp_keepintvl(stream, KEEPALIVE_INTERVAL)?;
-    sockopt::set_tcp_keepcnt(stream, KEEPALIVE_PROBES)?;
-    let timeout_ms = u32::try_from(UNACKED_TIMEOUT.as_millis()).unwrap_or(u32::MAX);
-    sockopt::set_tcp_user_timeout(stream, timeout_ms)?;
+    let socket = SockRef::from(stream);
+    socket.set_tcp_nodelay(true)?;
+    socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
+    socket.set_tcp_notsent_lowat(UNSENT_LOW_WATER_BYTES)?;
+    socket.set_tcp_keepalive(
+        &TcpKeepalive::new()
+            .with_time(KEEPALIVE_IDLE)
+            .with_interval(KEEPALIVE_INTERVAL)
+            .with_retries(KEEPALIVE_PROBES),
+    )?;
+    socket.set_tcp_user_timeout(Some(UNACKED_TIMEOUT))?;
     Ok(())
 }
 

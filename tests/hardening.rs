@@ -83,6 +83,43 @@ fn stuck_reader_is_dropped_as_too_slow_and_others_get_every_line_in_order() {
 }
 
 #[test]
+fn slow_but_reading_client_slows_the_sender_instead_of_being_dropped() {
+    const LINES: usize = 40_000;
+    let server = start_server_with(Config {
+        max_backlog_bytes: 2 * 1024 * 1024,
+        ..test_config()
+    });
+    let mut sender = TestClient::join(server.addr, "sender");
+    let mut slow = TestClient::join(server.addr, "slow");
+    sender.expect("* slow joined #lobby");
+    let padding = "p".repeat(200);
+    // About 8 MiB, sent as fast as the server reads it: four times slow's backlog limit.
+    let blast = {
+        let padding = padding.clone();
+        thread::spawn(move || {
+            for block in 0..LINES / 100 {
+                let lines: String = (block * 100..(block + 1) * 100)
+                    .map(|i| format!("{i} {padding}\n"))
+                    .collect();
+                sender.send_raw(lines.as_bytes());
+            }
+            sender
+        })
+    };
+    // slow keeps reading, but pauses now and then: slower than the sender, never stalled.
+    for i in 0..LINES {
+        let line = slow.line();
+        assert_eq!(line, format!("sender: {i} {padding}"), "line {i}");
+        if i % 50 == 0 {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let mut sender = blast.join().expect("sender thread");
+    sender.send("/who");
+    sender.wait_for("* #lobby (2): sender, slow");
+}
+
+#[test]
 fn many_stuck_readers_keep_server_memory_bounded() {
     const STUCK: usize = 100;
     let mut server = ServerProcess::start(&["--flood-rate", "0", "--max-clients", "200"]);
