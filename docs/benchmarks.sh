@@ -35,6 +35,8 @@ stop_server() {
     kill -INT "$server_pid"
     wait "$server_pid" || true
     server_pid=""
+    # Let the kernel finish with the closed connections before the next run.
+    sleep "${SETTLE:-3}"
 }
 
 # The value of a key in a one-line JSON object.
