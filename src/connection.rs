@@ -19,6 +19,9 @@ use crate::server::Config;
 /// line per recipient. (A small `--max-backlog-bytes` lowers it; see `chat_batch_limit`.)
 const MAX_CHAT_BATCH: usize = 16 * 1024;
 
+/// The largest chat batch buffer a connection keeps while it waits for its client.
+const IDLE_CHAT_CAPACITY: usize = 1024;
+
 /// How long a closing connection waits for its last lines to be written and, after `/quit`,
 /// for the client to close its side, so those lines reach it instead of being lost to a
 /// reset. A client that doesn't read is cut off after this.
@@ -41,21 +44,29 @@ enum End {
     HandshakeTimeout,
 }
 
+/// What a member's room is told when it leaves.
+enum Farewell {
+    /// `* NAME quit` or `* NAME quit (REASON)`.
+    Quit(Option<String>),
+    /// Nothing: the server is shutting down and everyone is leaving.
+    Silent,
+}
+
 /// A joined user, from the connection's point of view. Dropping it leaves the registry, so
 /// every way out of the connection thread (including a panic) frees the name.
 struct Membership<'a> {
     registry: &'a Registry,
     key: String,
     name: String,
-    /// `None` leaves without telling the room; set just before the membership is dropped.
-    farewell: Option<Option<String>>,
+    /// Set just before the membership is dropped; `connection lost` until then.
+    farewell: Farewell,
 }
 
 impl Drop for Membership<'_> {
     fn drop(&mut self) {
         match &self.farewell {
-            Some(reason) => self.registry.leave(&self.key, reason.as_deref()),
-            None => self.registry.leave_silently(&self.key),
+            Farewell::Quit(reason) => self.registry.leave(&self.key, reason.as_deref()),
+            Farewell::Silent => self.registry.leave_silently(&self.key),
         }
     }
 }
@@ -95,12 +106,13 @@ pub(crate) fn run(
         end => log::info!("{peer} {who} left ({end:?})"),
     }
     if let Some(mut member) = connection.member.take() {
+        let reason = |text: &str| Farewell::Quit(Some(text.to_string()));
         member.farewell = match &end {
-            End::Quit(reason) => Some(reason.clone()),
-            End::Closed => Some(Some("connection closed".to_string())),
-            End::Lost(_) => Some(Some("connection lost".to_string())),
-            End::TooSlow => Some(Some("too slow".to_string())),
-            End::Shutdown | End::HandshakeTimeout => None,
+            End::Quit(text) => Farewell::Quit(text.clone()),
+            End::Closed => reason("connection closed"),
+            End::Lost(_) => reason("connection lost"),
+            End::TooSlow => reason("too slow"),
+            End::Shutdown | End::HandshakeTimeout => Farewell::Silent,
         };
     }
     let deadline = Instant::now() + CLOSE_LINGER;
@@ -175,7 +187,11 @@ impl<'a> Connection<'a> {
                 }
             }
             self.flush_chat(&mut chat);
+            // About to wait for the client: a quiet connection keeps no buffers.
             framer.release_memory();
+            if framer.buffered() == 0 && chat.capacity() > IDLE_CHAT_CAPACITY {
+                chat = Vec::new();
+            }
 
             let stream = self.outbox.stream();
             if self.member.is_none() {
@@ -286,7 +302,7 @@ impl<'a> Connection<'a> {
                     registry: self.registry,
                     key,
                     name: name.to_string(),
-                    farewell: Some(Some("connection lost".to_string())),
+                    farewell: Farewell::Quit(Some("connection lost".to_string())),
                 });
             }
             Err(err) => self.outbox.send_line(&name_refused(name, &err)),

@@ -145,6 +145,18 @@ struct Connections {
 }
 
 impl Connections {
+    /// Registers a new connection; returns its id.
+    fn add(&self, outbox: &Arc<Outbox>) -> usize {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.by_id).insert(id, Arc::clone(outbox));
+        id
+    }
+
+    fn remove(&self, id: usize) {
+        lock(&self.by_id).remove(&id);
+        self.gone.notify_all();
+    }
+
     fn len(&self) -> usize {
         lock(&self.by_id).len()
     }
@@ -189,8 +201,7 @@ struct Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        lock(&self.shared.connections.by_id).remove(&self.id);
-        self.shared.connections.gone.notify_all();
+        self.shared.connections.remove(self.id);
     }
 }
 
@@ -341,17 +352,11 @@ impl Server {
             log::warn!("{peer} socket options not set: {err}");
         }
         let outbox = self.shared.writers.outbox(stream, config.max_backlog_bytes);
-        let id = self
-            .shared
-            .connections
-            .next_id
-            .fetch_add(1, Ordering::Relaxed);
-        lock(&self.shared.connections.by_id).insert(id, Arc::clone(&outbox));
         // Made before the thread so that if the thread can't start, dropping the closure
         // still removes the connection.
         let tracked = Tracked {
             shared: Arc::clone(&self.shared),
-            id,
+            id: self.shared.connections.add(&outbox),
         };
         let spawned = thread::Builder::new()
             .name(format!("client-{peer}"))
