@@ -379,6 +379,26 @@ fn up_recalls_history_which_is_kept_per_user() {
 }
 
 #[test]
+fn ctrl_r_finds_an_earlier_line_to_send_again() {
+    let server = start_server();
+    let (pane, mut bob) = alice_and_bob(&server, &[]);
+    for line in ["deploy at noon", "lunch?", "coffee"] {
+        pane.type_text(line);
+        pane.press("Enter");
+        bob.expect(&format!("alice: {line}"));
+    }
+    pane.press("C-r");
+    pane.type_text("deploy");
+    pane.wait("the search to find the line", |screen| {
+        screen
+            .iter()
+            .any(|row| row.contains("deploy at noon") && row.contains("search"))
+    });
+    pane.press("Enter");
+    bob.expect("alice: deploy at noon");
+}
+
+#[test]
 fn ctrl_c_clears_the_line_then_quits_and_the_terminal_is_restored() {
     let server = start_server();
     let (pane, mut bob) = alice_and_bob(&server, &[]);
