@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use std::panic;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -55,7 +55,7 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
     let style = Style::new(options.color);
     let link = Arc::new(Link::new(options));
     let stream = link.connect()?;
-    leave_on_termination(Arc::clone(&link), restore.saved.clone())?;
+    let terminated_by = leave_on_termination(Arc::clone(&link), restore.saved.clone())?;
     let screen = Screen::start(printer).map_err(|err| ClientError::Terminal(err.to_string()))?;
     // The screen interrupts `readline` with SIGINT when the connection is lost; outside
     // `readline` (whose own handler turns it into `Interrupted`) this handler only
@@ -87,10 +87,19 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
         style,
         timestamps,
     };
-    if !chat.choose_name(&mut editor)? {
-        return chat.finish();
+    let result = if chat.choose_name(&mut editor)? {
+        chat.converse(&mut editor, options.history)
+    } else {
+        chat.finish()
+    };
+    // A SIGTERM's `/quit` can end the session here before the signal thread gets to exit;
+    // end with the signal's status either way.
+    let signal = terminated_by.load(Ordering::SeqCst);
+    if signal != 0 {
+        drop(restore);
+        std::process::exit(128 + signal);
     }
-    chat.converse(&mut editor, options.history)
+    result
 }
 
 /// The pieces the main loop works with.
@@ -289,15 +298,22 @@ fn remember(editor: &mut LineEditor, file: Option<&Path>, input: &str) {
 
 /// On SIGTERM or SIGHUP (a `kill`, a closed terminal window), which would otherwise end
 /// the client with the terminal still in raw mode: quits, restores the terminal and exits
-/// with 128 + the signal's number, as a shell reports a killed program.
-fn leave_on_termination(link: Arc<Link>, saved: Option<Termios>) -> Result<(), ClientError> {
+/// with 128 + the signal's number, as a shell reports a killed program. Returns where the
+/// signal is recorded (0 until one comes).
+fn leave_on_termination(
+    link: Arc<Link>,
+    saved: Option<Termios>,
+) -> Result<Arc<AtomicI32>, ClientError> {
     use signal_hook::consts::{SIGHUP, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
         .map_err(|err| ClientError::Terminal(err.to_string()))?;
+    let terminated_by = Arc::new(AtomicI32::new(0));
+    let recorded = Arc::clone(&terminated_by);
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                recorded.store(signal, Ordering::SeqCst);
                 link.quit();
                 if let Some(saved) = &saved {
                     restore(saved, true);
@@ -305,8 +321,8 @@ fn leave_on_termination(link: Arc<Link>, saved: Option<Termios>) -> Result<(), C
                 std::process::exit(128 + signal);
             }
         })
-        .map(drop)
-        .map_err(|err| ClientError::Terminal(err.to_string()))
+        .map_err(|err| ClientError::Terminal(err.to_string()))?;
+    Ok(terminated_by)
 }
 
 /// Puts the terminal back as it was when dropped, and on a panic in any thread.
