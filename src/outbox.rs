@@ -11,8 +11,8 @@
 //! A client that is reading, just more slowly than the room talks, is not dropped for a
 //! burst: a sender whose chat takes it past half its limit waits ([`Outbox::pace`]) until
 //! it has drained to a quarter, so TCP pushes back on the sender instead. A client whose
-//! socket has taken nothing for [`STALL_LIMIT`] counts as stalled and is never waited for,
-//! so a client that stopped reading can't hold anyone up.
+//! socket has been full for [`STALL_LIMIT`] has stopped reading and is never waited for,
+//! so it can't hold anyone up.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, IoSlice};
@@ -55,10 +55,10 @@ const MAX_SLICES_PER_SEND: usize = 256;
 /// client is freed once drained.
 const MAX_SPARE_CAPACITY: usize = 16;
 
-/// How long a sender waits for a lagging recipient's socket to take anything before
-/// treating it as stalled (not reading) and no longer waiting for it. The kernel holds
-/// little unsent data for each client (see `UNSENT_LOW_WATER_BYTES` in the server), so a
-/// client that reads, however slowly, takes new bytes every few milliseconds.
+/// How long a recipient's socket must stay full before senders take it as not reading and
+/// stop waiting for it. The kernel holds little unsent data for each client (see
+/// `UNSENT_LOW_WATER_BYTES` in the server), so a client that reads, however slowly, makes
+/// room every few milliseconds.
 pub const STALL_LIMIT: Duration = Duration::from_millis(20);
 
 /// The token the writer's waker uses; sockets use their outbox id, which never gets this big.
@@ -98,8 +98,12 @@ struct State {
     /// In its writer's ready list or parked waiting for the socket to drain.
     scheduled: bool,
     stage: Stage,
-    /// When the socket last took bytes; it is stalled once that is [`STALL_LIMIT`] ago.
-    progressed_at: Option<Instant>,
+    /// Since when the socket has refused bytes (it was full at the last write and has
+    /// taken nothing since); `None` once it takes some.
+    full_since: Option<Instant>,
+    /// The client has stopped reading: its socket was full for [`STALL_LIMIT`] and still
+    /// is. Nobody paces to it until it takes bytes again.
+    stalled: bool,
     /// Senders waiting in [`Outbox::pace`].
     pacers: usize,
 }
@@ -140,28 +144,47 @@ impl Outbox {
         }
     }
 
-    /// Waits while this client's backlog is above a quarter of its limit and its socket keeps
-    /// taking bytes; returns once it has taken nothing for [`STALL_LIMIT`], or is closing.
-    /// Called by a sender whose chat took this client past half its limit, so that the
-    /// sender is read more slowly instead of this client being dropped.
+    /// Waits while this client's backlog is above a quarter of its limit, unless it has
+    /// stopped reading or is closing. Called by a sender whose chat took this client past
+    /// half its limit, so that the sender is read more slowly instead of this client being
+    /// dropped.
+    ///
+    /// A client has stopped reading when its socket has been full for [`STALL_LIMIT`] and
+    /// the kernel still says so; a writer thread that is merely late (the machine is busy)
+    /// doesn't count, so a reading client is never given up on for that.
     pub fn pace(&self) {
         let low_water = self.max_backlog / 4;
         let mut state = lock(&self.state);
         state.pacers += 1;
-        while state.queued_bytes > low_water && state.stage == Stage::Open {
-            let Some(left) = state
-                .progressed_at
-                .and_then(|at| (at + STALL_LIMIT).checked_duration_since(Instant::now()))
-            else {
-                break;
-            };
+        while state.queued_bytes > low_water && state.stage == Stage::Open && !state.stalled {
+            if let Some(since) = state.full_since
+                && since.elapsed() >= STALL_LIMIT
+            {
+                drop(state);
+                let full = !self.is_writable();
+                state = lock(&self.state);
+                if full && state.full_since == Some(since) {
+                    state.stalled = true;
+                    break;
+                }
+            }
             state = self
                 .changed
-                .wait_timeout(state, left)
+                .wait_timeout(state, STALL_LIMIT)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
         state.pacers -= 1;
+    }
+
+    /// Whether the kernel would take bytes for this socket now.
+    fn is_writable(&self) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec, poll};
+        let mut fds = [PollFd::new(&self.stream, PollFlags::OUT)];
+        let ready = poll(&mut fds, Some(&Timespec::default()));
+        // If asking fails, say it is writable: wrongly waiting a little beats wrongly
+        // dropping a client.
+        ready.is_err() || fds[0].revents().contains(PollFlags::OUT)
     }
 
     /// Queues one line (adding its LF) for this client.
@@ -244,10 +267,7 @@ impl Outbox {
         }
         state.queued_bytes += cost;
         state.queue.push_back(Arc::clone(chunk));
-        let lagging = state.queued_bytes > self.max_backlog / 2
-            && state
-                .progressed_at
-                .is_some_and(|at| at.elapsed() < STALL_LIMIT);
+        let lagging = state.queued_bytes > self.max_backlog / 2 && !state.stalled;
         Enqueued {
             needs_writer: !std::mem::replace(&mut state.scheduled, true),
             lagging: lagging.then_some(state.queued_bytes),
@@ -276,8 +296,7 @@ struct Enqueued {
     /// The outbox must be handed to its writer (it was idle, or it just went over its
     /// limit and must be torn down).
     needs_writer: bool,
-    /// The backlog, if it is past half the limit and the socket took bytes within
-    /// [`STALL_LIMIT`].
+    /// The backlog, if it is past half the limit and the client has not stopped reading.
     lagging: Option<usize>,
 }
 
@@ -418,7 +437,8 @@ impl Writers {
                 queued_bytes: 0,
                 scheduled: false,
                 stage: Stage::Open,
-                progressed_at: None,
+                full_since: None,
+                stalled: false,
                 pacers: 0,
             }),
             changed: Condvar::new(),
@@ -531,10 +551,14 @@ impl WriterLoop {
         state.queued_bytes -= written;
         state.front_written = offset;
         if written > 0 {
-            state.progressed_at = Some(Instant::now());
+            state.full_since = None;
+            state.stalled = false;
             if state.pacers > 0 {
                 outbox.changed.notify_all();
             }
+        }
+        if matches!(drained, Drained::Blocked) && state.full_since.is_none() {
+            state.full_since = Some(Instant::now());
         }
         if pending.is_empty() {
             if pending.capacity() <= MAX_SPARE_CAPACITY {
