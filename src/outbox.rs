@@ -168,9 +168,15 @@ impl Outbox {
                     break;
                 }
             }
+            // Wake when the socket would have been full for the limit, or bytes are written.
+            let wait = state.full_since.map_or(STALL_LIMIT, |since| {
+                (since + STALL_LIMIT)
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1))
+            });
             state = self
                 .changed
-                .wait_timeout(state, STALL_LIMIT)
+                .wait_timeout(state, wait)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
