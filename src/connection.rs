@@ -262,8 +262,7 @@ impl<'a> Connection<'a> {
         };
         match protocol::parse_line(&line) {
             Ok(Command::Say(text)) => {
-                chat.extend_from_slice(protocol::chat(&member.name, text).as_bytes());
-                chat.push(b'\n');
+                protocol::append_chat(chat, &member.name, text);
                 if chat.len() >= chat_batch_limit(self.config) {
                     self.flush_chat(chat);
                 }

@@ -308,6 +308,15 @@ struct Enqueued {
 
 /// Hands outboxes to their writers: one lock and at most one wake-up per writer.
 fn schedule(mut outboxes: Vec<Arc<Outbox>>) {
+    if let Some(first) = outboxes.first()
+        && outboxes[1..]
+            .iter()
+            .all(|outbox| Arc::ptr_eq(&outbox.writer, &first.writer))
+    {
+        let writer = Arc::clone(&first.writer);
+        writer.add_ready(outboxes);
+        return;
+    }
     while let Some(first) = outboxes.first() {
         let writer = Arc::clone(&first.writer);
         let (mine, rest): (Vec<_>, Vec<_>) = outboxes

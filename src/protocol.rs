@@ -204,6 +204,14 @@ pub fn chat(from: &str, text: &str) -> String {
     format!("{from}: {text}")
 }
 
+/// Appends `NAME: TEXT` and its LF to a batch of chat lines.
+pub fn append_chat(batch: &mut Vec<u8>, from: &str, text: &str) {
+    batch.extend_from_slice(from.as_bytes());
+    batch.extend_from_slice(b": ");
+    batch.extend_from_slice(text.as_bytes());
+    batch.push(b'\n');
+}
+
 /// `FROM -> TO: TEXT`, a private message.
 pub fn private(from: &str, to: &str, text: &str) -> String {
     format!("{from} -> {to}: {text}")
@@ -526,6 +534,15 @@ mod tests {
             ServerLine::parse("what is this"),
             ServerLine::Other("what is this")
         );
+    }
+
+    #[test]
+    fn chat_lines_append_to_a_batch_as_they_format() {
+        let mut batch = Vec::new();
+        append_chat(&mut batch, "alice", "hi");
+        append_chat(&mut batch, "bob", "yo: there");
+        let expected = format!("{}\n{}\n", chat("alice", "hi"), chat("bob", "yo: there"));
+        assert_eq!(batch, expected.as_bytes());
     }
 
     #[test]

@@ -183,8 +183,8 @@ impl Registry {
     /// if the lines took one past half its backlog limit.
     pub fn say(&self, key: &str, lines: &Chunk) -> Option<Arc<Outbox>> {
         self.with_state(|state, delivery| {
-            if let Some(room) = state.users.get(key).map(|user| user.room.clone()) {
-                state.send_to_room(&room, Some(key), lines, delivery);
+            if let Some(user) = state.users.get(key) {
+                state.send_to_room(&user.room, Some(&user.outbox), lines, delivery);
             }
             delivery.take_laggard()
         })
@@ -334,7 +334,7 @@ impl State {
         room.members.insert(key.to_string(), Arc::clone(&outbox));
         let notice = line_chunk(&protocol::joined(&name, &room.name));
         if self.announces(room_key) {
-            self.send_to_room(room_key, Some(key), &notice, delivery);
+            self.send_to_room(room_key, Some(&outbox), &notice, delivery);
         }
         if echo {
             delivery.push(&outbox, &notice);
@@ -344,15 +344,15 @@ impl State {
     fn send_to_room(
         &self,
         room_key: &str,
-        except: Option<&str>,
+        except: Option<&Arc<Outbox>>,
         chunk: &Chunk,
         delivery: &mut Delivery,
     ) {
         let Some(room) = self.rooms.get(room_key) else {
             return;
         };
-        for (member, outbox) in &room.members {
-            if Some(member.as_str()) != except {
+        for outbox in room.members.values() {
+            if !except.is_some_and(|except| Arc::ptr_eq(except, outbox)) {
                 delivery.push(outbox, chunk);
             }
         }
