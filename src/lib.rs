@@ -12,6 +12,8 @@
 //! - [`client`]: the `chat-client` program.
 //! - [`bench`]: the `chat-bench` load generator.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 pub mod bench;
 pub mod client;
 mod connection;
@@ -24,6 +26,13 @@ pub mod server;
 
 /// The port the server listens on and the client connects to by default.
 pub const DEFAULT_PORT: u16 = 10000;
+
+/// Locks a mutex even if a thread panicked while holding it. Every critical section in this
+/// crate leaves its data consistent at each step, so a panic elsewhere (which should never
+/// happen) must not make the server, or the client, unusable.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// The host the server binds and the client connects to by default (loopback only; use
 /// `--host 0.0.0.0` to serve a LAN).

@@ -20,6 +20,8 @@ use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::lock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -122,13 +124,6 @@ pub struct Outbox {
     /// bytes are written while senders wait in [`pace`](Self::pace).
     changed: Condvar,
     writer: Arc<Writer>,
-}
-
-/// Locks a mutex even if a thread panicked while holding it. Every critical section in this
-/// crate leaves its data consistent at each step, so a panic elsewhere (which should never
-/// happen) must not make the server unusable for everyone else.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Outbox {

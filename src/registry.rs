@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use crate::outbox::{Chunk, Delivery, Outbox, line_chunk, lock};
+use crate::lock;
+use crate::outbox::{Chunk, Delivery, Outbox, line_chunk};
 use crate::protocol::{self, LOBBY, NameError, name_key};
 
 /// Why a name (at the handshake or for `/nick`) was refused.

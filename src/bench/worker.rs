@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::bench::client::{self, Client, Stage};
 use crate::bench::marker::{self, Line, Stamp};
 use crate::bench::stats::{Arrival, Histogram, SeqTrack, Tally};
+use crate::lock;
 
 /// The token of each worker's waker; clients use their position in the worker's list.
 pub const WAKE_TOKEN: Token = Token(usize::MAX);
@@ -196,8 +197,7 @@ impl Shared {
 
     /// Ends the run with an error (the first one reported wins).
     pub fn fail(&self, message: String) {
-        // A panicking worker can't leave an Option half-written: take the lock anyway.
-        let mut error = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        let mut error = lock(&self.error);
         if error.is_none() {
             *error = Some(message);
         }
@@ -207,7 +207,7 @@ impl Shared {
 
     /// The error that ended the run, if one did.
     pub fn error(&self) -> Option<String> {
-        self.error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        lock(&self.error).clone()
     }
 
     /// Clients joined and still connected (slow clients that stopped reading included).

@@ -5,11 +5,12 @@
 use std::io::{self, BufRead, BufReader, Read};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::session::{Session, Update};
 use super::{ClientError, MAX_SERVER_LINE, Options, connect, describe, send_line};
+use crate::lock;
 use crate::protocol::{self, LOBBY};
 
 /// Wait before the first attempt to reconnect; each failure doubles it.
@@ -88,26 +89,16 @@ impl Link {
     /// When the connection can't be made.
     pub fn connect(&self) -> Result<TcpStream, ClientError> {
         let stream = connect(&self.host, self.port)?;
-        let name = self.session_lock().name().to_string();
+        let name = lock(&self.session).name().to_string();
         self.attach(&stream)?;
         // A failure here shows as the connection lost when `run` reads.
         let _ = self.send(&name);
         Ok(stream)
     }
 
-    // Nothing leaves the session half-updated if a thread panics while holding the lock,
-    // so a poisoned lock is still good to use.
-    fn session_lock(&self) -> MutexGuard<'_, Session> {
-        self.session.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn writer_lock(&self) -> MutexGuard<'_, Option<TcpStream>> {
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// A copy of what the client knows of its name, room and room members.
     pub fn session(&self) -> Session {
-        self.session_lock().clone()
+        lock(&self.session).clone()
     }
 
     /// Whether the user asked to leave.
@@ -130,14 +121,14 @@ impl Link {
             self.set_quitting();
         }
         {
-            let mut session = self.session_lock();
+            let mut session = lock(&self.session);
             if session.is_joined() {
                 session.sent(line);
             } else {
                 session.set_requested_name(line.trim());
             }
         }
-        match &*self.writer_lock() {
+        match &*lock(&self.writer) {
             Some(stream) => send_line(stream, line),
             None => Err(io::Error::new(io::ErrorKind::NotConnected, "not connected")),
         }
@@ -146,7 +137,7 @@ impl Link {
     /// Leaves: sends `/quit` and closes our side, as at the end of input.
     pub fn quit(&self) {
         self.set_quitting();
-        if let Some(stream) = &*self.writer_lock() {
+        if let Some(stream) = &*lock(&self.writer) {
             let _ = send_line(stream, "/quit");
             let _ = stream.shutdown(Shutdown::Write);
         }
@@ -155,7 +146,7 @@ impl Link {
     fn set_quitting(&self) {
         self.quitting.store(true, Ordering::SeqCst);
         // Taking the lock orders this with a waiter's check of the flag.
-        drop(self.session_lock());
+        drop(lock(&self.session));
         self.changed.notify_all();
     }
 
@@ -163,7 +154,7 @@ impl Link {
     /// `limit` passes. Returns the session as it is then.
     pub fn wait_for(&self, limit: Option<Duration>, done: impl Fn(&Session) -> bool) -> Session {
         let deadline = limit.map(|limit| Instant::now() + limit);
-        let mut session = self.session_lock();
+        let mut session = lock(&self.session);
         loop {
             if done(&session) || self.is_closed() || self.is_quitting() {
                 return session.clone();
@@ -201,9 +192,9 @@ impl Link {
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
     ) -> Result<(), ClientError> {
         let result = self.serve(stream, on_event);
-        *self.writer_lock() = None;
+        *lock(&self.writer) = None;
         self.closed.store(true, Ordering::SeqCst);
-        drop(self.session_lock());
+        drop(lock(&self.session));
         self.changed.notify_all();
         result
     }
@@ -217,12 +208,12 @@ impl Link {
         let mut delay = FIRST_RETRY_DELAY;
         loop {
             let end = self.read(&stream, rejoin.as_deref(), &mut delay, on_event)?;
-            *self.writer_lock() = None;
+            *lock(&self.writer) = None;
             let _ = stream.shutdown(Shutdown::Both);
             if self.is_quitting() {
                 return Ok(());
             }
-            let joined = self.session_lock().is_joined();
+            let joined = lock(&self.session).is_joined();
             if !self.reconnect || !joined {
                 return match end {
                     End::Lost(err) => Err(ClientError::Lost(err)),
@@ -234,7 +225,7 @@ impl Link {
                 End::Lost(Some(err)) => format!("connection to server lost: {}", describe(&err)),
                 End::Refused(error) => format!("could not rejoin: {error}"),
             };
-            rejoin = Some(self.session_lock().room().to_string());
+            rejoin = Some(lock(&self.session).room().to_string());
             match self.connect_again(reason, &mut delay, on_event)? {
                 Some(next) => stream = next,
                 None => return Ok(()),
@@ -253,7 +244,7 @@ impl Link {
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
     ) -> Result<End, ClientError> {
         if rejoin.is_some() {
-            let name = self.session_lock().name().to_string();
+            let name = lock(&self.session).name().to_string();
             if let Err(err) = send_line(stream, &name) {
                 return Ok(End::Lost(Some(err)));
             }
@@ -265,15 +256,15 @@ impl Link {
                 Ok(None) => return Ok(End::Lost(None)),
                 Err(err) => return Ok(End::Lost(Some(err))),
             };
-            let update = self.session_lock().observe(&line);
+            let update = lock(&self.session).observe(&line);
             self.changed.notify_all();
             if let Some(room) = rejoin {
                 match update {
                     Update::Welcomed => {
-                        let name = self.session_lock().name().to_string();
+                        let name = lock(&self.session).name().to_string();
                         if protocol::name_key(room) != protocol::name_key(LOBBY) {
                             let join = format!("/join {room}");
-                            self.session_lock().sent(&join);
+                            lock(&self.session).sent(&join);
                             if let Err(err) = send_line(stream, &join) {
                                 return Ok(End::Lost(Some(err)));
                             }
@@ -308,7 +299,7 @@ impl Link {
         let writer = stream
             .try_clone()
             .map_err(|err| ClientError::Lost(Some(err)))?;
-        *self.writer_lock() = Some(writer);
+        *lock(&self.writer) = Some(writer);
         Ok(())
     }
 

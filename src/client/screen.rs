@@ -5,13 +5,14 @@
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use rustyline::ExternalPrinter;
 
 use super::ClientError;
+use crate::lock;
 
 /// Most lines handed to the editor at once; under a flood, lines that arrive while the
 /// editor is busy are drawn together, with one redraw of the prompt.
@@ -45,24 +46,19 @@ pub struct Gate {
 }
 
 impl Gate {
-    fn lock(&self) -> MutexGuard<'_, bool> {
-        // A bool can't be left half-written, so a poisoned lock is still good.
-        self.paused.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Holds printing back until [`Gate::resume`].
     pub fn pause(&self) {
-        *self.lock() = true;
+        *lock(&self.paused) = true;
     }
 
     /// Lets printing go on.
     pub fn resume(&self) {
-        *self.lock() = false;
+        *lock(&self.paused) = false;
         self.changed.notify_all();
     }
 
     fn wait_open(&self) {
-        let mut paused = self.lock();
+        let mut paused = lock(&self.paused);
         while *paused {
             paused = self
                 .changed
@@ -143,12 +139,7 @@ impl Screen {
     /// `readline` that is waiting for the user returns; the first call takes the error
     /// and stops that.
     pub fn lost(&self) -> Option<ClientError> {
-        let lost = self
-            .state
-            .lost
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let lost = lock(&self.state.lost).take();
         if lost.is_some() {
             self.state.acknowledged.store(true, Ordering::SeqCst);
         }
@@ -159,11 +150,7 @@ impl Screen {
     /// `limit`. Returns whether it was.
     pub fn wait_finished(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
-        let mut finished = self
-            .state
-            .finished
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut finished = lock(&self.state.finished);
         while !*finished {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -232,12 +219,9 @@ fn finish(
     let lost = result.is_err();
     if let Err(err) = result {
         print(printer, gate, FLUSH.to_string());
-        *state.lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+        *lock(&state.lost) = Some(err);
     }
-    *state
-        .finished
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner) = true;
+    *lock(&state.finished) = true;
     state.finished_changed.notify_all();
     // The editor returns from `readline` only on a key or a signal. Its SIGINT handler,
     // installed while it reads, makes it return `Interrupted`; outside `readline` the
