@@ -10,8 +10,7 @@ use std::sync::mpsc::{self, Receiver};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use chat::server::{Server, ShutdownHandle};
-use common::{TIMEOUT, TestClient, start_server, test_config};
+use common::{TIMEOUT, TestClient, start_server, start_server_at, test_config};
 
 /// A `chat-client` process whose stdout lines arrive on a channel; killed when dropped.
 struct ClientProcess {
@@ -244,30 +243,6 @@ fn refused_connection_is_one_line_and_a_failure() {
     );
 }
 
-/// A server bound to a given address (to come back on the same port).
-struct FixedServer {
-    handle: ShutdownHandle,
-    thread: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl FixedServer {
-    fn start(addr: SocketAddr) -> FixedServer {
-        let server = Server::bind(addr, test_config()).expect("bind the same port again");
-        let handle = server.shutdown_handle();
-        let thread = Some(thread::spawn(move || server.run()));
-        FixedServer { handle, thread }
-    }
-}
-
-impl Drop for FixedServer {
-    fn drop(&mut self) {
-        self.handle.shutdown();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 #[test]
 fn reconnect_rejoins_with_the_same_name_and_room() {
     let mut first = start_server();
@@ -279,7 +254,7 @@ fn reconnect_rejoins_with_the_same_name_and_room() {
     first.stop();
     client.wait_for("* server shutting down");
 
-    let _second = FixedServer::start(addr);
+    let _second = start_server_at(addr, test_config());
     client.wait_until(|line| line.starts_with("* welcome alice, you are in #lobby"));
     client.wait_for("* #dev (1): alice");
     let mut bob = TestClient::join(addr, "bob");

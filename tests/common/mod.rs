@@ -59,7 +59,13 @@ pub fn start_server() -> TestServer {
 }
 
 pub fn start_server_with(config: Config) -> TestServer {
-    let server = Server::bind("127.0.0.1:0", config).expect("bind 127.0.0.1:0");
+    start_server_at("127.0.0.1:0".parse().expect("address"), config)
+}
+
+/// A server on a given address (port 0 for a free one; a fixed one to come back on the
+/// port of a server that stopped).
+pub fn start_server_at(addr: SocketAddr, config: Config) -> TestServer {
+    let server = Server::bind(addr, config).expect("bind the test server");
     let addr = server.local_addr().expect("local addr");
     let handle = server.shutdown_handle();
     let thread = thread::spawn(move || server.run());
