@@ -32,11 +32,6 @@ impl Style {
         Style { color }
     }
 
-    /// Whether output is coloured.
-    pub fn is_color(&self) -> bool {
-        self.color
-    }
-
     fn paint(&self, sgr: &str, text: &str) -> String {
         if self.color && !text.is_empty() {
             format!("\x1b[{sgr}m{text}\x1b[0m")
