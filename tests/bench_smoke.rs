@@ -6,7 +6,7 @@ mod common;
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output};
 
-use chat::server::Config;
+use chat_server::Config;
 use common::{start_server, start_server_with, test_config};
 
 /// A finished `chat-bench --json` run.

@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat::server::Config;
+use chat_server::Config;
 use common::{
     ServerProcess, TIMEOUT, TestClient, eventually, fd_count, proc_status, start_server,
     start_server_with, test_config,

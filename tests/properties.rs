@@ -1,10 +1,10 @@
 //! Property tests of the pure parts: the line framer, the command parser, name rules and the
 //! control-character filter, over arbitrary input.
 
-use chat::framing::{Frame, LineFramer};
-use chat::protocol::{
-    self, Command, MAX_NAME_CHARS, ParseError, ServerLine, parse_line, strip_controls,
-    validate_name,
+use chat_protocol::framing::{Frame, LineFramer};
+use chat_protocol::{
+    Command, MAX_NAME_CHARS, MemberList, NameError, Notice, ParseError, Quoted, Refusal,
+    ServerLine, forges_notice, parse_line, strip_controls, validate_name,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -139,17 +139,75 @@ proptest! {
     }
 
     #[test]
-    fn formatted_lines_classify_back(
-        from in "[a-zA-Z0-9_민수é-]{1,32}",
-        to in "[a-zA-Z0-9_민수é-]{1,32}",
+    fn every_server_line_reads_back_as_it_was_written(
+        kind in 0usize..27,
+        names in prop::collection::vec(name(), 3),
+        room in name(),
         text in "\\PC{0,60}",
+        input in "\\PC{0,60}|[\\x00-\\x{9f}\\u{200b}\\u{202e}\\\\\"']{0,20}",
+        count in 0usize..300,
+        listed in prop::collection::vec(name(), 0..120),
+        bad in any::<char>(),
+        number in any::<usize>(),
     ) {
-        let chat = protocol::chat(&from, &text);
-        prop_assert_eq!(ServerLine::parse(&chat), ServerLine::Chat { from: &from, text: &text });
-        let private = protocol::private(&from, &to, &text);
-        prop_assert_eq!(
-            ServerLine::parse(&private),
-            ServerLine::Private { from: &from, to: &to, text: &text }
-        );
+        let room = format!("#{room}");
+        let (from, to) = (names[0].as_str(), names[1].as_str());
+        let listed_count = count.max(listed.len());
+        let members = MemberList::new(&room, listed_count, listed.iter().map(String::as_str));
+        let reason = match bad {
+            c if validate_name(&c.to_string()).is_ok() => NameError::TooLong,
+            c => NameError::BadChar(c),
+        };
+        let reason_text = text.trim_start_matches(' ');
+        let action = format!("does {reason_text}");
+        let rooms: Vec<(&str, usize)> = listed.iter().map(|name| (name.as_str(), count)).collect();
+        let hashed: Vec<String> = rooms.iter().map(|(name, _)| format!("#{name}")).collect();
+        let rooms: Vec<(&str, usize)> = hashed.iter().map(String::as_str).zip(rooms.iter().map(|(_, n)| *n)).collect();
+        let word: String = input.chars().filter(|c| !c.is_whitespace()).collect();
+        let line: ServerLine = match kind {
+            0 => ServerLine::Chat { from, text: &text },
+            1 => ServerLine::Private { from, to, text: &text },
+            2 => Notice::Greeting.into(),
+            3 => Notice::Welcome { name: from, members: members.clone() }.into(),
+            4 => Notice::Joined { name: from, room: &room }.into(),
+            5 => Notice::Left { name: from, room: &room }.into(),
+            6 => Notice::Quit { name: from, reason: None }.into(),
+            7 => Notice::Quit { name: from, reason: Some(&text) }.into(),
+            8 => Notice::Renamed { old: from, new: to }.into(),
+            9 => Notice::Action { name: from, text: &action }.into(),
+            10 => Notice::Members(members.clone()).into(),
+            11 => Notice::Rooms(rooms).into(),
+            12 => Notice::Help { usage: "/who (/members)", what: &text }.into(),
+            13 => Notice::Bye.into(),
+            14 => Notice::ShuttingDown.into(),
+            15 => Refusal::ServerFull.into(),
+            16 => Refusal::HandshakeTimeout.into(),
+            17 => Refusal::InvalidUtf8.into(),
+            18 => Refusal::LineTooLong { max: number }.into(),
+            19 => Refusal::NameTaken { name: Quoted::new(&input) }.into(),
+            20 => Refusal::InvalidName { name: Quoted::new(&input), reason: reason.clone() }.into(),
+            21 => Refusal::AlreadyCalled { name: from }.into(),
+            22 => Refusal::UnknownCommand { word: &word }.into(),
+            23 => Refusal::Usage { usage: &text }.into(),
+            24 => Refusal::NoSuchUser { name: Quoted::new(&input) }.into(),
+            25 => Refusal::AlreadyInRoom { room: &room }.into(),
+            _ => Refusal::InvalidRoom { room: Quoted::new(&input), reason }.into(),
+        };
+        let written = line.to_string();
+        prop_assert_eq!(ServerLine::parse(&written), line, "{}", written);
     }
+
+    #[test]
+    fn actions_the_server_relays_read_back_as_actions(name in name(), text in "\\PC{1,60}") {
+        let text = text.trim();
+        prop_assume!(!text.is_empty() && !forges_notice(&name, text));
+        let line = ServerLine::from(Notice::Action { name: &name, text });
+        let written = line.to_string();
+        prop_assert_eq!(ServerLine::parse(&written), line);
+    }
+}
+
+/// A valid name: letters (Latin, Hangul, accented), digits, `_` and `-`.
+fn name() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9_민수é-]{1,32}"
 }

@@ -256,7 +256,7 @@ fn help_lists_every_command() {
     let mut alice = TestClient::join(server.addr, "alice");
     alice.send("/help");
     let mut help = Vec::new();
-    for _ in 0..chat::protocol::HELP.len() {
+    for _ in 0..chat_protocol::HELP.len() {
         help.push(alice.expect_prefix("* /"));
     }
     let help = help.join("\n");

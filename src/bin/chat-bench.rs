@@ -10,7 +10,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
-use chat::bench::{self, Options, Progress, Scenario};
+use chat_bench::{self as bench, Options, Progress, Scenario};
+use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
 
 const LONG_ABOUT: &str = "\
 Load generator for chat-server and other servers speaking its line protocol (like \
@@ -40,11 +41,11 @@ reordered anything (the report is printed first).";
 )]
 struct Args {
     /// Server host (loopback unless you say otherwise).
-    #[arg(long, default_value = chat::DEFAULT_HOST, global = true)]
+    #[arg(long, default_value = DEFAULT_HOST, global = true)]
     host: String,
 
     /// Server port.
-    #[arg(long, default_value_t = chat::DEFAULT_PORT, global = true)]
+    #[arg(long, default_value_t = DEFAULT_PORT, global = true)]
     port: u16,
 
     /// Threads driving the clients (default: one per CPU; 1 for latency, where a second
@@ -199,7 +200,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Err(err) = chat::server::raise_fd_limit() {
+    if let Err(err) = bench::raise_fd_limit() {
         log::warn!("could not raise the open file limit: {err}");
     }
     let timeout = match Duration::try_from_secs_f64(args.timeout) {

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use chat::client::{self, Options, style};
+use chat_client::{Options, no_color_requested};
+use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
 
 /// Command-line client for chat-server: type to talk, /help for commands, /quit to leave.
 #[derive(Debug, Parser)]
@@ -16,11 +17,11 @@ struct Args {
     name: String,
 
     /// Server host.
-    #[arg(long, default_value = chat::DEFAULT_HOST)]
+    #[arg(long, default_value = DEFAULT_HOST)]
     host: String,
 
     /// Server port.
-    #[arg(long, default_value_t = chat::DEFAULT_PORT)]
+    #[arg(long, default_value_t = DEFAULT_PORT)]
     port: u16,
 
     /// Don't prefix lines with the local time.
@@ -50,18 +51,11 @@ fn main() -> ExitCode {
         port: args.port,
         name: args.name,
         timestamps: !args.no_timestamps,
-        color: interactive
-            && !args.no_color
-            && !style::no_color_requested(std::env::var_os("NO_COLOR")),
+        color: interactive && !args.no_color && !no_color_requested(std::env::var_os("NO_COLOR")),
         history: !args.no_history,
         reconnect: args.reconnect,
     };
-    let result = if interactive {
-        client::terminal::run(&options)
-    } else {
-        client::pipe::run(&options)
-    };
-    match result {
+    match chat_client::run(&options, interactive) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("chat-client: {err}");

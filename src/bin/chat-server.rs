@@ -10,18 +10,19 @@ use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use chat::server::{self, Config, Server};
+use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
+use chat_server::{Config, Server, raise_fd_limit};
 
 /// A thread-per-connection TCP chat server speaking a line protocol (see docs/protocol.md).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
     /// Address to listen on; use 0.0.0.0 to serve your LAN.
-    #[arg(long, default_value = chat::DEFAULT_HOST)]
+    #[arg(long, default_value = DEFAULT_HOST)]
     host: String,
 
     /// Port to listen on; 0 picks a free one (printed on stdout).
-    #[arg(long, default_value_t = chat::DEFAULT_PORT)]
+    #[arg(long, default_value_t = DEFAULT_PORT)]
     port: u16,
 
     /// Longest line a client may send, in bytes.
@@ -84,7 +85,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    match server::raise_fd_limit() {
+    match raise_fd_limit() {
         Ok(limit) => log::debug!("open file limit: {limit}"),
         Err(err) => log::warn!("could not raise the open file limit: {err}"),
     }

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use chat::server::{Config, Server, ShutdownHandle};
+use chat_server::{Config, Server, ShutdownHandle};
 
 /// How long any single expectation may take before the test fails.
 pub const TIMEOUT: Duration = Duration::from_secs(10);

@@ -1,0 +1,337 @@
+//! The client's connection to the server: lines go out from any thread, one thread reads
+//! what comes back, and with `--reconnect` a lost connection is made again (with backoff)
+//! and the client rejoins with the same name and room.
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use chat_protocol::{self as protocol, LOBBY};
+use chat_sync::{lock, wait_until};
+
+use crate::session::{Session, Update};
+use crate::{ClientError, MAX_SERVER_LINE, Options, connect, describe, send_line};
+
+/// Wait before the first attempt to reconnect; each failure doubles it.
+pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+
+/// The longest wait between two attempts to reconnect.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Something to tell the user, besides the server's own lines.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A line from the server, control characters removed.
+    Line(String),
+    /// The connection was lost or an attempt failed; the next attempt comes after `delay`.
+    Reconnecting { reason: String, delay: Duration },
+    /// Connected and named again after a loss; the client is moving back to `room`.
+    Reconnected { name: String, room: String },
+}
+
+impl Event {
+    /// What to tell the user about a reconnection; `None` for a server line.
+    pub fn status(&self) -> Option<String> {
+        match self {
+            Event::Line(_) => None,
+            Event::Reconnecting { reason, delay } => Some(format!(
+                "{reason}; reconnecting in {:.1}s",
+                delay.as_secs_f64()
+            )),
+            Event::Reconnected { name, room } => {
+                Some(format!("reconnected as {name}, back to {room}"))
+            }
+        }
+    }
+}
+
+/// How a connection ended.
+enum End {
+    /// The server closed it, or it broke.
+    Lost(Option<io::Error>),
+    /// On a reconnect, the server refused the name (it may still hold the old connection).
+    Refused(String),
+}
+
+/// The connection, shared by the thread that reads it and those that write to it.
+pub struct Link {
+    host: String,
+    port: u16,
+    reconnect: bool,
+    /// Where user lines go; `None` while (re)connecting.
+    writer: Mutex<Option<TcpStream>>,
+    session: Mutex<Session>,
+    /// Signalled when the session changes, when the user quits and when `run` ends.
+    changed: Condvar,
+    quitting: AtomicBool,
+    closed: AtomicBool,
+}
+
+impl Link {
+    /// A link that will connect as `options` say.
+    pub fn new(options: &Options) -> Link {
+        Link {
+            host: options.host.clone(),
+            port: options.port,
+            reconnect: options.reconnect,
+            writer: Mutex::new(None),
+            session: Mutex::new(Session::new(&options.name)),
+            changed: Condvar::new(),
+            quitting: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes the first connection and sends the name, so lines sent from now on follow it.
+    ///
+    /// # Errors
+    /// When the connection can't be made.
+    pub fn connect(&self) -> Result<TcpStream, ClientError> {
+        let stream = connect(&self.host, self.port)?;
+        let name = lock(&self.session).name().to_string();
+        self.attach(&stream)?;
+        // A failure here shows as the connection lost when `run` reads.
+        let _ = self.send(&name);
+        Ok(stream)
+    }
+
+    /// A copy of what the client knows of its name, room and room members.
+    pub fn session(&self) -> Session {
+        lock(&self.session).clone()
+    }
+
+    /// Whether the user asked to leave.
+    pub fn is_quitting(&self) -> bool {
+        self.quitting.load(Ordering::SeqCst)
+    }
+
+    /// Whether `run` has returned (the connection is gone for good).
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Sends one line typed by the user. A quit command marks the client as leaving, so
+    /// the server closing the connection next is expected.
+    ///
+    /// # Errors
+    /// `NotConnected` while the client is reconnecting, or the socket's error.
+    pub fn send(&self, line: &str) -> io::Result<()> {
+        if protocol::is_quit(line.trim_end()) {
+            self.set_quitting();
+        }
+        {
+            let mut session = lock(&self.session);
+            if session.is_joined() {
+                session.sent(line);
+            } else {
+                session.set_requested_name(line.trim());
+            }
+        }
+        match &*lock(&self.writer) {
+            Some(stream) => send_line(stream, line),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "not connected")),
+        }
+    }
+
+    /// Leaves: sends `/quit` and closes our side, as at the end of input.
+    pub fn quit(&self) {
+        self.set_quitting();
+        if let Some(stream) = &*lock(&self.writer) {
+            let _ = send_line(stream, "/quit");
+            let _ = stream.shutdown(Shutdown::Write);
+        }
+    }
+
+    fn set_quitting(&self) {
+        self.quitting.store(true, Ordering::SeqCst);
+        // Taking the lock orders this with a waiter's check of the flag.
+        drop(lock(&self.session));
+        self.changed.notify_all();
+    }
+
+    /// Waits until `done` holds for the session, the connection is gone for good, or
+    /// `limit` passes. Returns the session as it is then.
+    pub fn wait_for(&self, limit: Option<Duration>, done: impl Fn(&Session) -> bool) -> Session {
+        let deadline = limit.map(|limit| Instant::now() + limit);
+        let (session, _) = wait_until(&self.changed, lock(&self.session), deadline, |session| {
+            done(session) || self.is_closed() || self.is_quitting()
+        });
+        session.clone()
+    }
+
+    /// Reads the server's lines from `stream` (made by [`Link::connect`]) and hands them
+    /// (and news of reconnection) to `on_event` until the connection ends for good. With
+    /// `--reconnect` a lost connection is made again; otherwise losing it is an error.
+    /// Returns `Ok` when the user quit.
+    ///
+    /// # Errors
+    /// `Lost` when the connection ends without the user quitting, `Output` when
+    /// `on_event` fails.
+    pub fn run(
+        &self,
+        stream: TcpStream,
+        on_event: &mut dyn FnMut(Event) -> io::Result<()>,
+    ) -> Result<(), ClientError> {
+        let result = self.serve(stream, on_event);
+        *lock(&self.writer) = None;
+        self.closed.store(true, Ordering::SeqCst);
+        drop(lock(&self.session));
+        self.changed.notify_all();
+        result
+    }
+
+    fn serve(
+        &self,
+        mut stream: TcpStream,
+        on_event: &mut dyn FnMut(Event) -> io::Result<()>,
+    ) -> Result<(), ClientError> {
+        let mut rejoin: Option<String> = None;
+        let mut delay = FIRST_RETRY_DELAY;
+        loop {
+            let end = self.read(&stream, rejoin.as_deref(), &mut delay, on_event)?;
+            *lock(&self.writer) = None;
+            let _ = stream.shutdown(Shutdown::Both);
+            if self.is_quitting() {
+                return Ok(());
+            }
+            let joined = lock(&self.session).is_joined();
+            if !self.reconnect || !joined {
+                return match end {
+                    End::Lost(err) => Err(ClientError::Lost(err)),
+                    End::Refused(_) => Err(ClientError::Lost(None)),
+                };
+            }
+            let reason = match end {
+                End::Lost(None) => "connection to server lost".to_string(),
+                End::Lost(Some(err)) => format!("connection to server lost: {}", describe(&err)),
+                End::Refused(error) => format!("could not rejoin: {error}"),
+            };
+            rejoin = Some(lock(&self.session).room().to_string());
+            match self.connect_again(reason, &mut delay, on_event)? {
+                Some(next) => stream = next,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads lines until the connection ends. After a reconnect (`rejoin` holds the room
+    /// to go back to) it sends the name first, and user lines wait until the server has
+    /// accepted it.
+    fn read(
+        &self,
+        stream: &TcpStream,
+        mut rejoin: Option<&str>,
+        delay: &mut Duration,
+        on_event: &mut dyn FnMut(Event) -> io::Result<()>,
+    ) -> Result<End, ClientError> {
+        if rejoin.is_some() {
+            let name = lock(&self.session).name().to_string();
+            if let Err(err) = send_line(stream, &name) {
+                return Ok(End::Lost(Some(err)));
+            }
+        }
+        let mut reader = BufReader::new(stream);
+        loop {
+            let line = match read_line(&mut reader) {
+                Ok(Some(line)) => line,
+                Ok(None) => return Ok(End::Lost(None)),
+                Err(err) => return Ok(End::Lost(Some(err))),
+            };
+            let update = lock(&self.session).observe(&line);
+            self.changed.notify_all();
+            if let Some(room) = rejoin {
+                match update {
+                    Update::Welcomed => {
+                        let name = lock(&self.session).name().to_string();
+                        if protocol::name_key(room) != protocol::name_key(LOBBY) {
+                            let join = format!("/join {room}");
+                            lock(&self.session).sent(&join);
+                            if let Err(err) = send_line(stream, &join) {
+                                return Ok(End::Lost(Some(err)));
+                            }
+                        }
+                        self.attach(stream)?;
+                        if self.is_quitting() {
+                            let _ = send_line(stream, "/quit");
+                        }
+                        *delay = FIRST_RETRY_DELAY;
+                        on_event(Event::Line(line)).map_err(ClientError::Output)?;
+                        on_event(Event::Reconnected {
+                            name,
+                            room: room.to_string(),
+                        })
+                        .map_err(ClientError::Output)?;
+                        rejoin = None;
+                        continue;
+                    }
+                    Update::Refused => {
+                        let error = line.strip_prefix("! ").unwrap_or(&line).to_string();
+                        return Ok(End::Refused(error));
+                    }
+                    // The greeting and anything else before the welcome was seen before.
+                    _ => continue,
+                }
+            }
+            on_event(Event::Line(line)).map_err(ClientError::Output)?;
+        }
+    }
+
+    fn attach(&self, stream: &TcpStream) -> Result<(), ClientError> {
+        let writer = stream
+            .try_clone()
+            .map_err(|err| ClientError::Lost(Some(err)))?;
+        *lock(&self.writer) = Some(writer);
+        Ok(())
+    }
+
+    /// Tries to connect until it works, waiting longer after each failure. `None` when
+    /// the user quit meanwhile.
+    fn connect_again(
+        &self,
+        mut reason: String,
+        delay: &mut Duration,
+        on_event: &mut dyn FnMut(Event) -> io::Result<()>,
+    ) -> Result<Option<TcpStream>, ClientError> {
+        loop {
+            on_event(Event::Reconnecting {
+                reason,
+                delay: *delay,
+            })
+            .map_err(ClientError::Output)?;
+            self.wait_for(Some(*delay), |_| false);
+            if self.is_quitting() {
+                return Ok(None);
+            }
+            *delay = (*delay * 2).min(MAX_RETRY_DELAY);
+            match self.connect() {
+                Ok(stream) => return Ok(Some(stream)),
+                Err(ClientError::Connect { source, .. }) => {
+                    reason = format!("could not reconnect: {}", describe(&source));
+                }
+                Err(err) => reason = format!("could not reconnect: {err}"),
+            }
+        }
+    }
+}
+
+/// Reads one line (at most [`MAX_SERVER_LINE`] bytes; a longer one is cut), without its
+/// line ending and with control characters removed. `None` at the end of the stream.
+pub fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
+    let mut buffer = Vec::new();
+    let read = reader
+        .take(MAX_SERVER_LINE as u64)
+        .read_until(b'\n', &mut buffer)?;
+    if read == 0 {
+        return Ok(None);
+    }
+    if buffer.last() == Some(&b'\n') {
+        buffer.pop();
+    }
+    if buffer.last() == Some(&b'\r') {
+        buffer.pop();
+    }
+    let text = String::from_utf8_lossy(&buffer);
+    Ok(Some(protocol::strip_controls(&text).into_owned()))
+}

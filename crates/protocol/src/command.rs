@@ -1,0 +1,184 @@
+//! What a client sends once it has a name: chat, or a `/command`.
+
+use std::fmt;
+
+use crate::line::Refusal;
+
+/// One line from a client that has joined, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// Chat text for the room (`//text` arrives here as `/text`).
+    Say(&'a str),
+    /// `/quit [reason]`, `/exit`, `/종료`.
+    Quit(Option<&'a str>),
+    /// `/who`, `/members`.
+    Who,
+    /// `/msg NAME TEXT`, `/w`, `/whisper`.
+    Msg { to: &'a str, text: &'a str },
+    /// `/nick NEW`.
+    Nick(&'a str),
+    /// `/join ROOM`.
+    Join(&'a str),
+    /// `/rooms`.
+    Rooms,
+    /// `/me ACTION`.
+    Me(&'a str),
+    /// `/help`.
+    Help,
+}
+
+/// Why a client line is not a command to carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Nothing but white space: ignored, never answered.
+    Empty,
+    /// `/something` the server doesn't know; holds the word as typed.
+    UnknownCommand(String),
+    /// A known command with missing arguments; holds its usage text.
+    Usage(&'static str),
+}
+
+impl ParseError {
+    /// The error line that answers it (`None` for an empty line, which gets no answer).
+    pub fn refusal(&self) -> Option<Refusal<'_>> {
+        match self {
+            ParseError::Empty => None,
+            ParseError::UnknownCommand(word) => Some(Refusal::UnknownCommand { word }),
+            ParseError::Usage(usage) => Some(Refusal::Usage { usage }),
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.refusal() {
+            Some(refusal) => refusal.fmt(f),
+            None => write!(f, "empty line"),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// The commands with their usage and what they do, as `/help` prints them.
+pub const HELP: &[(&str, &str)] = &[
+    ("/who (/members)", "list the people in your room"),
+    ("/msg NAME TEXT (/w, /whisper)", "send a private message"),
+    ("/nick NEW", "change your name"),
+    ("/join ROOM", "move to a room, creating it if needed"),
+    ("/rooms", "list the rooms and how many are in each"),
+    ("/me ACTION", "tell the room what you are doing"),
+    ("/quit [REASON] (/exit, /종료)", "leave the chat"),
+    ("/help", "show this list"),
+    ("//TEXT", "say TEXT starting with a /"),
+];
+
+/// Parses one line from a joined client (control characters already removed).
+pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
+    if line.trim().is_empty() {
+        return Err(ParseError::Empty);
+    }
+    let Some(body) = line.strip_prefix('/') else {
+        return Ok(Command::Say(line));
+    };
+    if body.starts_with('/') {
+        return Ok(Command::Say(body));
+    }
+    let (word, rest) = match body.split_once(char::is_whitespace) {
+        Some((word, rest)) => (word, rest.trim()),
+        None => (body, ""),
+    };
+    let arg = (!rest.is_empty()).then_some(rest);
+    let required = |usage| arg.ok_or(ParseError::Usage(usage));
+    match word.to_lowercase().as_str() {
+        "quit" | "exit" | "종료" => Ok(Command::Quit(arg)),
+        "who" | "members" => Ok(Command::Who),
+        "rooms" => Ok(Command::Rooms),
+        "help" => Ok(Command::Help),
+        "me" => Ok(Command::Me(required("/me ACTION")?)),
+        "nick" => Ok(Command::Nick(required("/nick NEW")?)),
+        "join" => Ok(Command::Join(required("/join ROOM")?)),
+        "msg" | "w" | "whisper" => {
+            let usage = "/msg NAME TEXT";
+            let (to, text) = required(usage)?
+                .split_once(char::is_whitespace)
+                .ok_or(ParseError::Usage(usage))?;
+            Ok(Command::Msg {
+                to,
+                text: text.trim_start(),
+            })
+        }
+        _ => Err(ParseError::UnknownCommand(word.to_string())),
+    }
+}
+
+/// Whether a line (at the handshake, or typed) asks to leave.
+pub fn is_quit(line: &str) -> bool {
+    matches!(parse_line(line), Ok(Command::Quit(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_parse_into_commands() {
+        let cases: &[(&str, Result<Command, ParseError>)] = &[
+            ("hello", Ok(Command::Say("hello"))),
+            ("  spaced  ", Ok(Command::Say("  spaced  "))),
+            ("//slash", Ok(Command::Say("/slash"))),
+            ("/quit", Ok(Command::Quit(None))),
+            ("/quit  gone home ", Ok(Command::Quit(Some("gone home")))),
+            ("/exit", Ok(Command::Quit(None))),
+            ("/종료", Ok(Command::Quit(None))),
+            ("/QUIT", Ok(Command::Quit(None))),
+            ("/who", Ok(Command::Who)),
+            ("/members", Ok(Command::Who)),
+            ("/rooms", Ok(Command::Rooms)),
+            ("/help", Ok(Command::Help)),
+            ("/me waves", Ok(Command::Me("waves"))),
+            ("/nick bob", Ok(Command::Nick("bob"))),
+            ("/join #dev", Ok(Command::Join("#dev"))),
+            (
+                "/msg bob  hi there",
+                Ok(Command::Msg {
+                    to: "bob",
+                    text: "hi there",
+                }),
+            ),
+            (
+                "/w bob x",
+                Ok(Command::Msg {
+                    to: "bob",
+                    text: "x",
+                }),
+            ),
+            (
+                "/whisper bob x",
+                Ok(Command::Msg {
+                    to: "bob",
+                    text: "x",
+                }),
+            ),
+            ("", Err(ParseError::Empty)),
+            ("   ", Err(ParseError::Empty)),
+            ("/nick", Err(ParseError::Usage("/nick NEW"))),
+            ("/nick   ", Err(ParseError::Usage("/nick NEW"))),
+            ("/msg bob", Err(ParseError::Usage("/msg NAME TEXT"))),
+            ("/msg", Err(ParseError::Usage("/msg NAME TEXT"))),
+            ("/me", Err(ParseError::Usage("/me ACTION"))),
+            ("/join", Err(ParseError::Usage("/join ROOM"))),
+            ("/dance", Err(ParseError::UnknownCommand("dance".into()))),
+            ("/", Err(ParseError::UnknownCommand("".into()))),
+        ];
+        for (line, expected) in cases {
+            assert_eq!(&parse_line(line), expected, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_command_error_points_to_help() {
+        let err = parse_line("/dance now").unwrap_err();
+        assert_eq!(err.to_string(), "unknown command /dance (try /help)");
+    }
+}

@@ -1,0 +1,37 @@
+//! The chat line protocol, shared by the server, the client and the load generator: what
+//! names and rooms may be, what clients send, what the server sends (formatted and parsed
+//! by one type), and how a byte stream is cut into lines. Pure: no sockets, no threads.
+//! The contract is written up in `docs/protocol.md`.
+//!
+//! # Layout
+//! - `name`: user and room names, their rules and how they compare.
+//! - `command`: parsing a joined client's line into a [`Command`].
+//! - `line`: [`ServerLine`], every line the server sends, both directions.
+//! - `quote`: user input quoted in error lines, and read back.
+//! - `text`: what the server removes from relayed text.
+//! - [`framing`]: cutting a byte stream into bounded lines.
+
+mod command;
+pub mod framing;
+mod line;
+mod name;
+mod quote;
+mod text;
+
+pub use command::{Command, HELP, ParseError, is_quit, parse_line};
+pub use line::{
+    MAX_LISTED_NAMES, MemberList, Notice, QuitReason, Refusal, ServerLine, forges_notice,
+};
+pub use name::{
+    LOBBY, MAX_NAME_CHARS, NAME_RULE, NameError, is_name, is_room, name_key, parse_room, same_name,
+    validate_name,
+};
+pub use quote::{MAX_QUOTED_CHARS, Quoted};
+pub use text::strip_controls;
+
+/// The port the server listens on and the client connects to by default.
+pub const DEFAULT_PORT: u16 = 10000;
+
+/// The host the server binds and the client connects to by default (loopback only; use
+/// `--host 0.0.0.0` to serve a LAN).
+pub const DEFAULT_HOST: &str = "127.0.0.1";

@@ -1,0 +1,373 @@
+//! One client's connection: the thread that reads its lines through its transport, the name
+//! handshake, and the commands it sends once joined.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chat_protocol::framing::{Frame, LineFramer};
+use chat_protocol::{
+    self as protocol, Command, HELP, Notice, ParseError, QuitReason, Quoted, Refusal, ServerLine,
+};
+
+use crate::config::Config;
+use crate::flood::TokenBucket;
+use crate::queue::{CloseReason, Outbox};
+use crate::registry::{Farewell, JoinError, MoveError, Registry};
+
+/// The largest chat batch buffer a connection keeps while it waits for its client.
+const IDLE_CHAT_CAPACITY: usize = 1024;
+
+/// How long a closing connection waits for its last lines to be written and, after `/quit`,
+/// for the client to close its side, so those lines reach it instead of being lost to a
+/// reset. A client that doesn't read is cut off after this.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// How the connection ended.
+#[derive(Debug)]
+enum End {
+    /// `/quit`, with the user's reason.
+    Quit(Option<String>),
+    /// The client closed its side.
+    Closed,
+    /// A read failed (reset, keepalive timeout).
+    Lost(io::Error),
+    /// Its outbox overflowed.
+    TooSlow,
+    /// The server is shutting down.
+    Shutdown,
+    /// No name within the handshake timeout.
+    HandshakeTimeout,
+}
+
+impl End {
+    /// What the user's room is told.
+    fn farewell(&self) -> Farewell {
+        let reason = |reason: QuitReason| Farewell::Quit(Some(reason.text().to_string()));
+        match self {
+            End::Quit(text) => Farewell::Quit(text.clone()),
+            End::Closed => reason(QuitReason::Closed),
+            End::Lost(_) => reason(QuitReason::Lost),
+            End::TooSlow => reason(QuitReason::TooSlow),
+            End::Shutdown | End::HandshakeTimeout => Farewell::Silent,
+        }
+    }
+}
+
+/// A joined user, from the connection's point of view. Dropping it leaves the registry, so
+/// every way out of the connection thread (including a panic) frees the name.
+struct Membership<'a> {
+    registry: &'a Registry,
+    key: String,
+    name: String,
+    /// Set just before the membership is dropped; `connection lost` until then.
+    farewell: Farewell,
+}
+
+impl Drop for Membership<'_> {
+    fn drop(&mut self) {
+        self.registry.leave(&self.key, &self.farewell);
+    }
+}
+
+/// Serves one client until it leaves. Runs on the connection's own thread.
+pub(crate) fn run(
+    config: &Config,
+    registry: &Registry,
+    outbox: Arc<Outbox>,
+    peer: SocketAddr,
+    shutting_down: impl Fn() -> bool,
+) {
+    log::info!("{peer} connected");
+    let mut connection = Connection {
+        config,
+        registry,
+        outbox: Arc::clone(&outbox),
+        peer,
+        flood: TokenBucket::new(config.flood_burst, config.flood_rate, Instant::now()),
+        member: None,
+    };
+    // A read ending because the server closed the socket is explained by why it did.
+    let end = match (connection.serve(), outbox.close_reason()) {
+        (End::Closed | End::Lost(_), _) if shutting_down() => End::Shutdown,
+        (End::Closed | End::Lost(_), Some(CloseReason::TooSlow)) => End::TooSlow,
+        (End::Closed, Some(CloseReason::WriteFailed)) => {
+            End::Lost(io::Error::other("write failed"))
+        }
+        (end, _) => end,
+    };
+    let name = connection.member.as_ref().map(|member| member.name.clone());
+    let who = name.as_deref().unwrap_or("(no name)");
+    match &end {
+        End::Lost(err) => log::warn!("{peer} {who} connection lost: {err}"),
+        End::TooSlow => log::warn!("{peer} {who} disconnected: too slow"),
+        End::HandshakeTimeout => log::info!("{peer} handshake timed out"),
+        end => log::info!("{peer} {who} left ({end:?})"),
+    }
+    if let Some(mut member) = connection.member.take() {
+        member.farewell = end.farewell();
+    }
+    let deadline = Instant::now() + CLOSE_LINGER;
+    if matches!(end, End::Quit(_)) {
+        outbox.send_line(Notice::Bye);
+    }
+    outbox.finish();
+    if outbox.wait_finished(CLOSE_LINGER) && matches!(end, End::Quit(_)) {
+        linger(&outbox, deadline);
+    }
+    outbox.abort(CloseReason::Finished);
+}
+
+/// Waits (until `deadline`) for the client to close after we finished, discarding what it
+/// sends meanwhile.
+fn linger(outbox: &Outbox, deadline: Instant) {
+    let transport = outbox.transport();
+    let mut sink = [0u8; 512];
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if transport
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .is_err()
+        {
+            return;
+        }
+        match io::Read::read(&mut &*transport, &mut sink) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+    transport.shutdown(Shutdown::Both);
+}
+
+struct Connection<'a> {
+    config: &'a Config,
+    registry: &'a Registry,
+    outbox: Arc<Outbox>,
+    peer: SocketAddr,
+    flood: Option<TokenBucket>,
+    member: Option<Membership<'a>>,
+}
+
+impl<'a> Connection<'a> {
+    fn serve(&mut self) -> End {
+        self.outbox.send_line(Notice::Greeting);
+        let handshake_deadline = Instant::now() + self.config.handshake_timeout;
+        let mut framer = LineFramer::new(self.config.max_line_bytes);
+        // Chat texts gathered from one read, each ending in LF, broadcast together.
+        let mut chat = Vec::new();
+        loop {
+            loop {
+                self.wait_for_flood_token(&mut chat);
+                let Some(frame) = framer.next_frame() else {
+                    break;
+                };
+                if let Some(flood) = &mut self.flood {
+                    flood.take();
+                }
+                let end = match frame {
+                    Frame::TooLong => {
+                        self.flush_chat(&mut chat);
+                        let max = self.config.max_line_bytes;
+                        self.outbox.send_line(Refusal::LineTooLong { max });
+                        None
+                    }
+                    Frame::Line(bytes) => self.handle(bytes, &mut chat),
+                };
+                if let Some(end) = end {
+                    self.flush_chat(&mut chat);
+                    return end;
+                }
+            }
+            self.flush_chat(&mut chat);
+            // About to wait for the client: a quiet connection keeps no buffers.
+            framer.release_memory();
+            if framer.buffered() == 0 && chat.capacity() > IDLE_CHAT_CAPACITY {
+                chat = Vec::new();
+            }
+
+            let transport = self.outbox.transport();
+            if self.member.is_none() {
+                let Some(left) = handshake_deadline.checked_duration_since(Instant::now()) else {
+                    self.outbox.send_line(Refusal::HandshakeTimeout);
+                    return End::HandshakeTimeout;
+                };
+                let timeout = left.max(Duration::from_millis(1));
+                if let Err(err) = transport.set_read_timeout(Some(timeout)) {
+                    return End::Lost(err);
+                }
+            }
+            match framer.fill_from(transport) {
+                Ok(0) => return End::Closed,
+                Ok(_) => {}
+                // WouldBlock is the handshake's read timeout running out (checked above);
+                // TimedOut is TCP giving up on a peer that vanished.
+                Err(err) => match err.kind() {
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {}
+                    _ => return End::Lost(err),
+                },
+            }
+        }
+    }
+
+    /// Sleeps while this client is over its flood allowance; reading stops meanwhile, so
+    /// TCP pushes back on the sender.
+    fn wait_for_flood_token(&mut self, chat: &mut Vec<u8>) {
+        loop {
+            let Some(flood) = &mut self.flood else {
+                return;
+            };
+            let Err(wait) = flood.check(Instant::now()) else {
+                return;
+            };
+            self.flush_chat(chat);
+            thread::sleep(wait);
+        }
+    }
+
+    fn flush_chat(&self, chat: &mut Vec<u8>) {
+        if chat.is_empty() {
+            return;
+        }
+        if let Some(member) = &self.member
+            && let Some(laggard) = self.registry.say(&member.key, chat)
+        {
+            // Read this sender more slowly rather than drop a recipient that is reading.
+            laggard.pace();
+        }
+        chat.clear();
+    }
+
+    /// Handles one line; returns how the connection ends if it does.
+    fn handle(&mut self, bytes: &[u8], chat: &mut Vec<u8>) -> Option<End> {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            self.flush_chat(chat);
+            self.outbox.send_line(Refusal::InvalidUtf8);
+            return None;
+        };
+        let line = protocol::strip_controls(text);
+        #[cfg(test)]
+        if line == tests::PANIC_LINE {
+            panic!("panic requested by a test");
+        }
+        if self.member.is_none() {
+            return self.handshake(&line);
+        }
+        match protocol::parse_line(&line) {
+            Ok(Command::Say(text)) => {
+                chat.extend_from_slice(text.as_bytes());
+                chat.push(b'\n');
+                if chat.len() >= self.config.chat_batch_limit() {
+                    self.flush_chat(chat);
+                }
+                None
+            }
+            Ok(command) => {
+                self.flush_chat(chat);
+                self.execute(command)
+            }
+            Err(ParseError::Empty) => None,
+            Err(err) => {
+                self.flush_chat(chat);
+                if let Some(refusal) = err.refusal() {
+                    self.outbox.send_borrowed(&refusal.into());
+                }
+                None
+            }
+        }
+    }
+
+    /// Takes a line sent before the client has a name.
+    fn handshake(&mut self, line: &str) -> Option<End> {
+        let name = line.trim();
+        if name.is_empty() {
+            return None;
+        }
+        if protocol::is_quit(name) {
+            return Some(End::Quit(None));
+        }
+        match self.registry.join(name, &self.outbox) {
+            Ok(key) => {
+                log::info!("{} joined as {name}", self.peer);
+                // From now on only keepalive decides that a silent client is gone.
+                if let Err(err) = self.outbox.transport().set_read_timeout(None) {
+                    return Some(End::Lost(err));
+                }
+                self.member = Some(Membership {
+                    registry: self.registry,
+                    key,
+                    name: name.to_string(),
+                    farewell: End::Lost(io::Error::other("thread ended")).farewell(),
+                });
+            }
+            Err(err) => self.outbox.send_borrowed(&name_refused(name, err)),
+        }
+        None
+    }
+
+    fn execute(&mut self, command: Command<'_>) -> Option<End> {
+        let member = self.member.as_mut()?;
+        let outbox = &self.outbox;
+        match command {
+            Command::Say(_) => {}
+            Command::Quit(reason) => return Some(End::Quit(reason.map(str::to_string))),
+            Command::Who => outbox.send(&self.registry.who(&member.key)),
+            Command::Rooms => outbox.send(&self.registry.rooms()),
+            Command::Help => {
+                for (usage, what) in HELP {
+                    outbox.send_line(Notice::Help { usage, what });
+                }
+            }
+            Command::Me(action) if protocol::forges_notice(&member.name, action) => {
+                outbox.send_line(Refusal::ForgedAction);
+            }
+            Command::Me(action) => self.registry.act(&member.key, action),
+            Command::Msg { to, text } => {
+                if self.registry.whisper(&member.key, to, text).is_err() {
+                    let name = Quoted::new(to);
+                    outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
+                }
+            }
+            Command::Nick(new_name) if new_name == member.name => {
+                outbox.send_borrowed(&Refusal::AlreadyCalled { name: new_name }.into());
+            }
+            Command::Nick(new_name) => match self.registry.rename(&member.key, new_name) {
+                Ok(new_key) => {
+                    log::info!("{} renamed {} to {new_name}", self.peer, member.name);
+                    member.key = new_key;
+                    member.name = new_name.to_string();
+                }
+                Err(err) => outbox.send_borrowed(&name_refused(new_name, err)),
+            },
+            Command::Join(room) => match self.registry.move_to(&member.key, room) {
+                Ok(()) => {}
+                Err(MoveError::AlreadyThere) => {
+                    outbox.send_borrowed(&Refusal::AlreadyInRoom { room }.into());
+                }
+                Err(MoveError::InvalidRoom(reason)) => {
+                    let room = Quoted::new(room);
+                    outbox.send_borrowed(&Refusal::InvalidRoom { room, reason }.into());
+                }
+            },
+        }
+        None
+    }
+}
+
+/// The error line for a refused name.
+fn name_refused(name: &str, err: JoinError) -> ServerLine<'_> {
+    let name = Quoted::new(name);
+    match err {
+        JoinError::NameTaken => Refusal::NameTaken { name }.into(),
+        JoinError::InvalidName(reason) => Refusal::InvalidName { name, reason }.into(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    /// A line that makes a connection thread panic, in test builds only, to show that one
+    /// failing connection leaves the server and the registry working.
+    pub(crate) const PANIC_LINE: &str = "/panic-for-test";
+}

@@ -1,0 +1,93 @@
+//! Who holds which name, and who is in which room, across every instance that serves one
+//! chat. This process's registry asks the [`Directory`] before it gives a name away, and
+//! tells it about room changes; [`LocalDirectory`] is the directory of a server that is the
+//! only instance.
+
+use std::collections::HashSet;
+use std::fmt::{self, Debug};
+use std::sync::Mutex;
+
+use chat_sync::lock;
+
+/// The name is held by someone (on any instance).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameTaken;
+
+impl fmt::Display for NameTaken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "name taken")
+    }
+}
+
+impl std::error::Error for NameTaken {}
+
+/// Names and room membership shared by the instances of one chat.
+///
+/// `claim` may wait (on another machine, say) and is never called under the registry's
+/// lock; the other methods are called under it and must not block.
+pub trait Directory: Send + Sync + Debug {
+    /// Claims the name with key `key` for a user of this instance.
+    ///
+    /// # Errors
+    /// [`NameTaken`] if someone, on any instance, holds it.
+    fn claim(&self, key: &str) -> Result<(), NameTaken>;
+
+    /// Gives a claimed name back.
+    fn release(&self, key: &str);
+
+    /// A user of this instance is now in `room` (or, with `None`, in no room).
+    fn moved(&self, name: &str, room: Option<&str>);
+
+    /// Members of `room` connected to other instances, as their names are shown.
+    fn remote_members(&self, room_key: &str) -> Vec<String>;
+
+    /// Rooms with members on other instances, and how many.
+    fn remote_rooms(&self) -> Vec<(String, usize)>;
+}
+
+/// The directory of a server that is the only instance: the names its users hold, and no
+/// one elsewhere.
+#[derive(Debug, Default)]
+pub struct LocalDirectory {
+    claimed: Mutex<HashSet<String>>,
+}
+
+impl Directory for LocalDirectory {
+    fn claim(&self, key: &str) -> Result<(), NameTaken> {
+        if lock(&self.claimed).insert(key.to_string()) {
+            Ok(())
+        } else {
+            Err(NameTaken)
+        }
+    }
+
+    fn release(&self, key: &str) {
+        lock(&self.claimed).remove(key);
+    }
+
+    /// Nobody else needs to know: the registry itself lists this instance's members.
+    fn moved(&self, _name: &str, _room: Option<&str>) {}
+
+    fn remote_members(&self, _room_key: &str) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn remote_rooms(&self) -> Vec<(String, usize)> {
+        Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_is_claimed_once_until_released() {
+        let directory = LocalDirectory::default();
+        assert_eq!(directory.claim("alice"), Ok(()));
+        assert_eq!(directory.claim("alice"), Err(NameTaken));
+        assert_eq!(directory.claim("bob"), Ok(()));
+        directory.release("alice");
+        assert_eq!(directory.claim("alice"), Ok(()));
+    }
+}

@@ -1,0 +1,32 @@
+//! The chat server: a thread per connection reading lines, a registry of users and rooms,
+//! a bounded queue per client drained by a few writer threads, and the seams later features
+//! plug into (transports, room event sinks, the directory of names).
+//!
+//! # Layout
+//! - [`config`]: the limits ([`Config`]) and their validation.
+//! - `server`: the listening socket, the accept loop and shutdown ([`Server`]).
+//! - `connection`: one client's thread: handshake and commands.
+//! - `flood`: the per-client token bucket.
+//! - `registry`: who is connected, in which room; every room event goes through it.
+//! - [`event`]: room events, numbered and timed, and the [`EventSink`] seam.
+//! - [`directory`]: name claims and room membership across instances.
+//! - `queue`: each client's bounded queue of lines, and pacing.
+//! - `writer`: the writer threads that drain the queues.
+//! - [`transport`]: a client's socket and how lines are encoded on it.
+//!
+//! `docs/architecture.md` follows one chat line through these.
+
+pub mod config;
+mod connection;
+pub mod directory;
+pub mod event;
+mod flood;
+mod queue;
+mod registry;
+mod server;
+pub mod transport;
+mod writer;
+
+pub use config::Config;
+pub use event::{EventKind, EventSink, RoomEvent};
+pub use server::{Server, ShutdownHandle, raise_fd_limit};

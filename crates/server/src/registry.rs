@@ -1,0 +1,627 @@
+//! The registry of who is connected and in which room; every room event goes through it.
+//!
+//! One `Mutex` guards users and rooms together, so a check and the change it guards happen
+//! in one critical section, and a line reaches exactly the members of its room at the moment
+//! it is sent. Under the lock, each room event gets the room's next sequence number and the
+//! time, is formatted once and queued for the members; no socket is touched. After the lock
+//! is released, the queued lines are handed to the writers and the events to the sinks.
+//! Names are claimed from the [`Directory`] first, so they stay unique across instances.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use chat_protocol::{self as protocol, LOBBY, MemberList, NameError, Notice, ServerLine, name_key};
+use chat_sync::lock;
+
+use crate::directory::Directory;
+use crate::event::{EventKind, EventSink, RoomEvent};
+use crate::queue::{Chunk, Delivery, Outbox, line_chunk};
+
+/// Why a name (at the handshake or for `/nick`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinError {
+    /// The name breaks the character rules.
+    InvalidName(NameError),
+    /// Someone else has it (compared ignoring case).
+    NameTaken,
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JoinError::InvalidName(err) => write!(f, "invalid name: {err}"),
+            JoinError::NameTaken => write!(f, "name taken"),
+        }
+    }
+}
+
+impl std::error::Error for JoinError {}
+
+/// Why `/join` did not move the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveError {
+    /// The room name breaks the character rules.
+    InvalidRoom(NameError),
+    /// The user is already there.
+    AlreadyThere,
+}
+
+impl fmt::Display for MoveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MoveError::InvalidRoom(err) => write!(f, "invalid room name: {err}"),
+            MoveError::AlreadyThere => write!(f, "already in that room"),
+        }
+    }
+}
+
+impl std::error::Error for MoveError {}
+
+/// `/msg` to a name nobody has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoSuchUser;
+
+impl fmt::Display for NoSuchUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no such user")
+    }
+}
+
+impl std::error::Error for NoSuchUser {}
+
+/// What a member's room is told when the member leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Farewell {
+    /// `* NAME quit` or `* NAME quit (REASON)`.
+    Quit(Option<String>),
+    /// Nothing: the server is shutting down and everyone is leaving.
+    Silent,
+}
+
+#[derive(Debug)]
+struct User {
+    name: Arc<str>,
+    /// The key of the user's room.
+    room: String,
+    outbox: Arc<Outbox>,
+}
+
+#[derive(Debug)]
+struct Room {
+    name: Arc<str>,
+    /// Member outboxes by user key; sorted, so member lists come out in order.
+    members: BTreeMap<String, Arc<Outbox>>,
+    /// The sequence number the room's next event gets.
+    next_seq: u64,
+}
+
+impl Room {
+    fn new(name: &str) -> Room {
+        Room {
+            name: name.into(),
+            members: BTreeMap::new(),
+            next_seq: 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    users: HashMap<String, User>,
+    rooms: BTreeMap<String, Room>,
+    announce_limit: usize,
+}
+
+/// What one critical section did: lines queued for the writers, events for the sinks.
+#[derive(Default)]
+struct Change {
+    delivery: Delivery,
+    events: Vec<RoomEvent>,
+}
+
+/// A cheap handle (clone it freely) to the shared users and rooms.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    state: Arc<Mutex<State>>,
+    directory: Arc<dyn Directory>,
+    sinks: Arc<[Arc<dyn EventSink>]>,
+}
+
+impl Registry {
+    /// An empty registry with `#lobby`. Joins, leaves and quits are announced only in rooms
+    /// of at most `announce_limit` members (0 = always), so a room of thousands is not
+    /// flooded with presence notices. Names are claimed from `directory`; every room event
+    /// goes to each of `sinks`.
+    pub fn new(
+        announce_limit: usize,
+        directory: Arc<dyn Directory>,
+        sinks: Vec<Arc<dyn EventSink>>,
+    ) -> Registry {
+        let mut rooms = BTreeMap::new();
+        rooms.insert(name_key(LOBBY), Room::new(LOBBY));
+        Registry {
+            state: Arc::new(Mutex::new(State {
+                users: HashMap::new(),
+                rooms,
+                announce_limit,
+            })),
+            directory,
+            sinks: sinks.into(),
+        }
+    }
+
+    /// Runs `change` under the lock; after the lock is released, what it queued is handed
+    /// to the writers and the events it made to the sinks.
+    fn with_state<R>(&self, change: impl FnOnce(&mut State, &mut Change) -> R) -> R {
+        let mut made = Change::default();
+        let result = change(&mut lock(&self.state), &mut made);
+        let Change { delivery, events } = made;
+        drop(delivery);
+        if !events.is_empty() {
+            for sink in self.sinks.iter() {
+                sink.accept(&events);
+            }
+        }
+        result
+    }
+
+    /// Registers `name` in `#lobby`: the room is told `* NAME joined #lobby` and the newcomer
+    /// gets its welcome. Returns the user's key, which the other methods take.
+    ///
+    /// # Errors
+    /// If the name is invalid or taken (here or on another instance).
+    pub fn join(&self, name: &str, outbox: &Arc<Outbox>) -> Result<String, JoinError> {
+        protocol::validate_name(name).map_err(JoinError::InvalidName)?;
+        let key = name_key(name);
+        self.directory
+            .claim(&key)
+            .map_err(|_| JoinError::NameTaken)?;
+        let lobby = name_key(LOBBY);
+        let remote = self.directory.remote_members(&lobby);
+        self.with_state(|state, change| {
+            let name: Arc<str> = name.into();
+            state.users.insert(
+                key.clone(),
+                User {
+                    name: Arc::clone(&name),
+                    room: lobby.clone(),
+                    outbox: Arc::clone(outbox),
+                },
+            );
+            self.directory.moved(&name, Some(LOBBY));
+            state.enter(&key, &lobby, change, false);
+            let welcome = state.member_list(&lobby, &remote, |members| {
+                line_chunk(
+                    &Notice::Welcome {
+                        name: &name,
+                        members,
+                    }
+                    .into(),
+                )
+            });
+            change.delivery.push(outbox, &welcome);
+            Ok(key)
+        })
+    }
+
+    /// Removes a user; unless the farewell is silent, the room is told `* NAME quit` or
+    /// `* NAME quit (REASON)`.
+    pub fn leave(&self, key: &str, farewell: &Farewell) {
+        self.with_state(|state, change| {
+            let Some(user) = state.users.remove(key) else {
+                return;
+            };
+            // Under the lock, so the name is free by the time anyone reads the notice.
+            self.directory.release(key);
+            self.directory.moved(&user.name, None);
+            let announce = state.announces(&user.room);
+            if let Some(room) = state.rooms.get_mut(&user.room) {
+                room.members.remove(key);
+            }
+            if let Farewell::Quit(reason) = farewell {
+                let kind = EventKind::Quit(reason.clone());
+                state.post(&user.room, &user.name, kind, announce, None, change);
+            }
+            state.remove_if_empty(&user.room);
+        })
+    }
+
+    /// Sends chat lines (the texts, each ending in LF) to the sender's room, not back to the
+    /// sender. Returns a recipient the sender should [`pace`](Outbox::pace) itself to, if the
+    /// lines took one past half its backlog limit.
+    pub fn say(&self, key: &str, texts: &[u8]) -> Option<Arc<Outbox>> {
+        self.with_state(|state, change| {
+            let user = state.users.get(key)?;
+            let (name, outbox) = (Arc::clone(&user.name), Arc::clone(&user.outbox));
+            let room_key = user.room.clone();
+            let room = state.rooms.get_mut(&room_key)?;
+            let time = SystemTime::now();
+            let mut batch = Vec::with_capacity(texts.len() + 64);
+            for text in texts.split(|&b| b == b'\n').filter(|text| !text.is_empty()) {
+                // The connection only gathers valid UTF-8.
+                let text = String::from_utf8_lossy(text).into_owned();
+                let event = room.event(&name, time, EventKind::Chat(text));
+                event.line().append_to(&mut batch);
+                change.events.push(event);
+            }
+            let chunk: Chunk = batch.into();
+            for member in room.members.values() {
+                if !Arc::ptr_eq(member, &outbox) {
+                    change.delivery.push(member, &chunk);
+                }
+            }
+            change.delivery.take_laggard()
+        })
+    }
+
+    /// `* NAME ACTION` to the whole room, sender included.
+    pub fn act(&self, key: &str, action: &str) {
+        self.with_state(|state, change| {
+            if let Some(user) = state.users.get(key) {
+                let (name, room) = (Arc::clone(&user.name), user.room.clone());
+                let kind = EventKind::Action(action.to_string());
+                state.post(&room, &name, kind, true, None, change);
+            }
+        })
+    }
+
+    /// A private message, delivered to its target and, as confirmation, to its sender
+    /// (once, if they are the same).
+    ///
+    /// # Errors
+    /// If nobody has the name `to`.
+    pub fn whisper(&self, key: &str, to: &str, text: &str) -> Result<(), NoSuchUser> {
+        self.with_state(|state, change| {
+            let sender = state.users.get(key).ok_or(NoSuchUser)?;
+            let target = state.users.get(&name_key(to)).ok_or(NoSuchUser)?;
+            let line = line_chunk(&ServerLine::Private {
+                from: &sender.name,
+                to: &target.name,
+                text,
+            });
+            change.delivery.push(&target.outbox, &line);
+            if !Arc::ptr_eq(&sender.outbox, &target.outbox) {
+                change.delivery.push(&sender.outbox, &line);
+            }
+            Ok(())
+        })
+    }
+
+    /// Renames a user; the room, renamer included, sees `* OLD is now NEW`. Returns the new
+    /// key. A change of case only is allowed.
+    ///
+    /// # Errors
+    /// If the new name is invalid or taken.
+    pub fn rename(&self, key: &str, new_name: &str) -> Result<String, JoinError> {
+        protocol::validate_name(new_name).map_err(JoinError::InvalidName)?;
+        let new_key = name_key(new_name);
+        if new_key != key {
+            self.directory
+                .claim(&new_key)
+                .map_err(|_| JoinError::NameTaken)?;
+        }
+        self.with_state(|state, change| {
+            let Some(mut user) = state.users.remove(key) else {
+                self.directory.release(&new_key);
+                return Err(JoinError::NameTaken);
+            };
+            if new_key != key {
+                self.directory.release(key);
+            }
+            let old_name = std::mem::replace(&mut user.name, new_name.into());
+            self.directory.moved(&old_name, None);
+            self.directory.moved(&user.name, Some(&user.room));
+            let room_key = user.room.clone();
+            if let Some(room) = state.rooms.get_mut(&room_key)
+                && let Some(outbox) = room.members.remove(key)
+            {
+                room.members.insert(new_key.clone(), outbox);
+            }
+            let kind = EventKind::Renamed(Arc::clone(&user.name));
+            state.users.insert(new_key.clone(), user);
+            state.post(&room_key, &old_name, kind, true, None, change);
+            Ok(new_key)
+        })
+    }
+
+    /// Moves a user to a room (created on demand; an emptied room other than `#lobby`
+    /// disappears). The old room sees `* NAME left #OLD`, the new one, mover included,
+    /// `* NAME joined #NEW`, and the mover then gets the new room's member list.
+    ///
+    /// # Errors
+    /// If the room name is invalid or the user is already there.
+    pub fn move_to(&self, key: &str, room: &str) -> Result<(), MoveError> {
+        let room_name = protocol::parse_room(room).map_err(MoveError::InvalidRoom)?;
+        let room_key = name_key(&room_name);
+        let remote = self.directory.remote_members(&room_key);
+        self.with_state(|state, change| {
+            let Some(user) = state.users.get(key) else {
+                return Ok(());
+            };
+            if user.room == room_key {
+                return Err(MoveError::AlreadyThere);
+            }
+            let (name, old_key) = (Arc::clone(&user.name), user.room.clone());
+            let outbox = Arc::clone(&user.outbox);
+            let announce = state.announces(&old_key);
+            if let Some(old) = state.rooms.get_mut(&old_key) {
+                old.members.remove(key);
+            }
+            state.post(&old_key, &name, EventKind::Left, announce, None, change);
+            state.remove_if_empty(&old_key);
+            state
+                .rooms
+                .entry(room_key.clone())
+                .or_insert_with(|| Room::new(&room_name));
+            if let Some(user) = state.users.get_mut(key) {
+                user.room = room_key.clone();
+            }
+            if let Some(room) = state.rooms.get(&room_key) {
+                self.directory.moved(&name, Some(&room.name));
+            }
+            state.enter(key, &room_key, change, true);
+            let members = state.member_list(&room_key, &remote, |members| {
+                line_chunk(&Notice::Members(members).into())
+            });
+            change.delivery.push(&outbox, &members);
+            Ok(())
+        })
+    }
+
+    /// `* #ROOM (N): a, b, c` for the user's room.
+    pub fn who(&self, key: &str) -> Chunk {
+        let room_key = lock(&self.state)
+            .users
+            .get(key)
+            .map_or_else(|| name_key(LOBBY), |user| user.room.clone());
+        let remote = self.directory.remote_members(&room_key);
+        lock(&self.state).member_list(&room_key, &remote, |members| {
+            line_chunk(&Notice::Members(members).into())
+        })
+    }
+
+    /// `* rooms: #a (N), #b (M)`.
+    pub fn rooms(&self) -> Chunk {
+        let mut rooms: BTreeMap<String, (String, usize)> = self
+            .directory
+            .remote_rooms()
+            .into_iter()
+            .map(|(room, count)| (name_key(&room), (room, count)))
+            .collect();
+        for (key, room) in &lock(&self.state).rooms {
+            let entry = rooms
+                .entry(key.clone())
+                .or_insert_with(|| (room.name.to_string(), 0));
+            entry.1 += room.members.len();
+        }
+        let list = rooms
+            .values()
+            .map(|(room, count)| (room.as_str(), *count))
+            .collect();
+        line_chunk(&Notice::Rooms(list).into())
+    }
+
+    /// How many users of this instance have joined.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.state).users.len()
+    }
+
+    /// Whether nobody has joined.
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Room {
+    /// The room's next event (numbered, not yet delivered).
+    fn event(&mut self, from: &Arc<str>, time: SystemTime, kind: EventKind) -> RoomEvent {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        RoomEvent {
+            room: Arc::clone(&self.name),
+            seq,
+            time,
+            from: Arc::clone(from),
+            kind,
+        }
+    }
+}
+
+impl State {
+    fn announces(&self, room_key: &str) -> bool {
+        let size = self
+            .rooms
+            .get(room_key)
+            .map_or(0, |room| room.members.len());
+        self.announce_limit == 0 || size <= self.announce_limit
+    }
+
+    /// Makes a room event and, if `deliver`, queues its line for the room's members (but
+    /// not `except`).
+    fn post(
+        &mut self,
+        room_key: &str,
+        from: &Arc<str>,
+        kind: EventKind,
+        deliver: bool,
+        except: Option<&Arc<Outbox>>,
+        change: &mut Change,
+    ) -> Option<Chunk> {
+        let room = self.rooms.get_mut(room_key)?;
+        let event = room.event(from, SystemTime::now(), kind);
+        let chunk = line_chunk(&event.line());
+        if deliver {
+            for member in room.members.values() {
+                if !except.is_some_and(|except| Arc::ptr_eq(except, member)) {
+                    change.delivery.push(member, &chunk);
+                }
+            }
+        }
+        change.events.push(event);
+        Some(chunk)
+    }
+
+    /// Adds a user to a room's members and announces it (to the newcomer too if `echo`).
+    fn enter(&mut self, key: &str, room_key: &str, change: &mut Change, echo: bool) {
+        let Some(user) = self.users.get(key) else {
+            return;
+        };
+        let (name, outbox) = (Arc::clone(&user.name), Arc::clone(&user.outbox));
+        let Some(room) = self.rooms.get_mut(room_key) else {
+            return;
+        };
+        room.members.insert(key.to_string(), Arc::clone(&outbox));
+        let announce = self.announces(room_key);
+        let notice = self.post(
+            room_key,
+            &name,
+            EventKind::Joined,
+            announce,
+            Some(&outbox),
+            change,
+        );
+        if echo && let Some(notice) = notice {
+            change.delivery.push(&outbox, &notice);
+        }
+    }
+
+    fn remove_if_empty(&mut self, room_key: &str) {
+        let empty = self
+            .rooms
+            .get(room_key)
+            .is_some_and(|room| room.members.is_empty());
+        if empty && room_key != name_key(LOBBY) {
+            self.rooms.remove(room_key);
+        }
+    }
+
+    /// The member list of a room (this instance's members and `remote` ones), formatted by
+    /// `line`.
+    fn member_list<R>(
+        &self,
+        room_key: &str,
+        remote: &[String],
+        line: impl FnOnce(MemberList<'_>) -> R,
+    ) -> R {
+        let Some(room) = self.rooms.get(room_key) else {
+            return line(MemberList::new(room_key, 0, std::iter::empty()));
+        };
+        let local = room
+            .members
+            .keys()
+            .filter_map(|key| self.users.get(key).map(|user| &*user.name));
+        if remote.is_empty() {
+            return line(MemberList::new(&room.name, room.members.len(), local));
+        }
+        let mut names: Vec<&str> = local.chain(remote.iter().map(String::as_str)).collect();
+        names.sort_by_key(|name| name_key(name));
+        names.dedup_by_key(|name| name_key(name));
+        line(MemberList::new(&room.name, names.len(), names.into_iter()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::thread;
+
+    use super::*;
+    use crate::directory::LocalDirectory;
+    use crate::transport::Transport;
+    use crate::writer::Writers;
+
+    /// Keeps every event it is given.
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<RoomEvent>>);
+
+    impl EventSink for Recorder {
+        fn accept(&self, events: &[RoomEvent]) {
+            lock(&self.0).extend_from_slice(events);
+        }
+    }
+
+    fn outbox(writers: &Writers, listener: &TcpListener) -> (Arc<Outbox>, TcpStream) {
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (stream, _) = listener.accept().expect("accept");
+        (writers.outbox(Transport::plain(stream), 1 << 20), client)
+    }
+
+    #[test]
+    fn room_events_are_numbered_in_order_and_reach_the_sinks() {
+        let recorder = Arc::new(Recorder::default());
+        let sink: Arc<dyn EventSink> = recorder.clone();
+        let registry = Registry::new(100, Arc::new(LocalDirectory::default()), vec![sink]);
+        let writers = Writers::start(1).expect("writers");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (alice, _a) = outbox(&writers, &listener);
+        let (bob, _b) = outbox(&writers, &listener);
+        let alice_key = registry.join("alice", &alice).expect("alice joins");
+        let bob_key = registry.join("Bob", &bob).expect("bob joins");
+        registry.say(&alice_key, b"one\ntwo\n");
+        registry.act(&bob_key, "waves");
+        registry.rename(&bob_key, "rob").expect("rename");
+        registry.leave("rob", &Farewell::Quit(None));
+
+        let events = lock(&recorder.0).clone();
+        let seen: Vec<(u64, String)> = events
+            .iter()
+            .map(|event| (event.seq, event.line().to_string()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (1, "* alice joined #lobby".to_string()),
+                (2, "* Bob joined #lobby".to_string()),
+                (3, "alice: one".to_string()),
+                (4, "alice: two".to_string()),
+                (5, "* Bob waves".to_string()),
+                (6, "* Bob is now rob".to_string()),
+                (7, "* rob quit".to_string()),
+            ]
+        );
+        assert!(events.iter().all(|event| &*event.room == "#lobby"));
+        assert!(events.windows(2).all(|pair| pair[0].time <= pair[1].time));
+        writers.stop();
+    }
+
+    #[test]
+    fn a_name_is_free_again_once_its_user_leaves_or_renames() {
+        let registry = Registry::new(100, Arc::new(LocalDirectory::default()), Vec::new());
+        let writers = Writers::start(1).expect("writers");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (first, _a) = outbox(&writers, &listener);
+        let (second, _b) = outbox(&writers, &listener);
+        let key = registry.join("alice", &first).expect("alice joins");
+        assert_eq!(registry.join("ALICE", &second), Err(JoinError::NameTaken));
+        let key = registry.rename(&key, "alicia").expect("rename");
+        assert_eq!(registry.join("alice", &second), Ok("alice".to_string()));
+        registry.leave(&key, &Farewell::Silent);
+        assert_eq!(registry.len(), 1);
+        writers.stop();
+    }
+
+    #[test]
+    fn a_lock_poisoned_by_a_panic_is_recovered() {
+        let registry = Registry::new(100, Arc::new(LocalDirectory::default()), Vec::new());
+        let poisoner = registry.clone();
+        let panicked = thread::spawn(move || {
+            poisoner.with_state(|_, _| panic!("panic while holding the registry lock"))
+        })
+        .join();
+        assert!(panicked.is_err());
+        assert!(registry.state.is_poisoned());
+
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let writers = Writers::start(1).expect("writers");
+        let (alice, _client) = outbox(&writers, &listener);
+        assert_eq!(registry.join("alice", &alice), Ok("alice".to_string()));
+        assert_eq!(&*registry.rooms(), b"* rooms: #lobby (1)\n");
+        registry.leave("alice", &Farewell::Silent);
+        assert!(registry.is_empty());
+        writers.stop();
+    }
+}

@@ -1,0 +1,387 @@
+//! The server: the listening socket, the accept loop that gives each client its own thread,
+//! and graceful shutdown.
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use chat_protocol::{Notice, Refusal, ServerLine};
+use chat_sync::{lock, wait_until};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::config::Config;
+use crate::connection;
+use crate::directory::LocalDirectory;
+use crate::queue::Outbox;
+use crate::registry::Registry;
+use crate::transport::Transport;
+use crate::writer::Writers;
+
+/// What `listen` is asked to queue; Linux caps it at `net.core.somaxconn` (4096 by default),
+/// far above std's default of 128, so thousands of clients can connect at once.
+const LISTEN_BACKLOG: i32 = 65_535;
+
+/// Stack reserved for each connection thread. Only the pages actually touched count toward
+/// memory (a few KiB for a connection), but a panic printing a backtrace needs room.
+const CONNECTION_STACK_BYTES: usize = 256 * 1024;
+
+/// Pause after a failed `accept` (out of file descriptors, say) before trying again.
+const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// On shutdown, how long clients get to read `* server shutting down` and close, and then
+/// how long their threads get to finish after their sockets are forced shut.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
+const SHUTDOWN_FORCE: Duration = Duration::from_millis(500);
+
+const LISTENER: Token = Token(0);
+const WAKE: Token = Token(1);
+
+/// Every live connection, joined or not, so shutdown can reach all of them and
+/// `--max-clients` can count them.
+#[derive(Debug, Default)]
+struct Connections {
+    by_id: Mutex<HashMap<usize, Arc<Outbox>>>,
+    gone: Condvar,
+    next_id: AtomicUsize,
+}
+
+impl Connections {
+    /// Registers a new connection; returns its id.
+    fn add(&self, outbox: &Arc<Outbox>) -> usize {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        lock(&self.by_id).insert(id, Arc::clone(outbox));
+        id
+    }
+
+    fn remove(&self, id: usize) {
+        lock(&self.by_id).remove(&id);
+        self.gone.notify_all();
+    }
+
+    fn len(&self) -> usize {
+        lock(&self.by_id).len()
+    }
+
+    fn all(&self) -> Vec<Arc<Outbox>> {
+        lock(&self.by_id).values().cloned().collect()
+    }
+
+    /// Waits until no connection is left or `timeout` passes; returns whether none is left.
+    fn wait_until_empty(&self, timeout: Duration) -> bool {
+        let deadline = Some(Instant::now() + timeout);
+        wait_until(&self.gone, lock(&self.by_id), deadline, |by_id| {
+            by_id.is_empty()
+        })
+        .1
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    registry: Registry,
+    writers: Writers,
+    connections: Connections,
+    stopping: AtomicBool,
+    waker: Waker,
+}
+
+/// A connection's place in [`Connections`], given up when its thread ends, however it ends.
+struct Tracked {
+    shared: Arc<Shared>,
+    id: usize,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.shared.connections.remove(self.id);
+    }
+}
+
+/// Stops a running [`Server`] from any thread (a signal handler thread, a test).
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    shared: Arc<Shared>,
+}
+
+impl ShutdownHandle {
+    /// Asks the server to stop: it tells every client `* server shutting down`, closes the
+    /// connections and [`Server::run`] returns.
+    pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Err(err) = self.shared.waker.wake() {
+            log::error!("failed to wake the accept loop: {err}");
+        }
+    }
+}
+
+/// A bound chat server, ready to [`run`](Server::run).
+#[derive(Debug)]
+pub struct Server {
+    listener: TcpListener,
+    poll: Poll,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Binds `host:port` (port 0 picks a free port) with a long listen queue.
+    ///
+    /// # Errors
+    /// If the address doesn't resolve or can't be bound, or the limits are invalid.
+    pub fn bind(addr: impl ToSocketAddrs, config: Config) -> io::Result<Server> {
+        let listener = TcpListener::bind(addr)?;
+        // Listening again only changes the queue length; std chose 128.
+        rustix::net::listen(&listener, LISTEN_BACKLOG)?;
+        Server::from_listener(listener, config)
+    }
+
+    /// Serves on an already bound listener.
+    ///
+    /// # Errors
+    /// If the limits don't make sense together ([`Config::validate`]), the listener can't be
+    /// made non-blocking or the threads can't start.
+    pub fn from_listener(listener: TcpListener, config: Config) -> io::Result<Server> {
+        config.validate()?;
+        listener.set_nonblocking(true)?;
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKE)?;
+        poll.registry().register(
+            &mut SourceFd(&listener.as_raw_fd()),
+            LISTENER,
+            Interest::READABLE,
+        )?;
+        let directory = Arc::new(LocalDirectory::default());
+        let shared = Arc::new(Shared {
+            registry: Registry::new(config.announce_limit, directory, Vec::new()),
+            writers: Writers::start(config.writer_thread_count())?,
+            connections: Connections::default(),
+            stopping: AtomicBool::new(false),
+            waker,
+            config,
+        });
+        Ok(Server {
+            listener,
+            poll,
+            shared,
+        })
+    }
+
+    /// The address the server listens on (with the real port when bound to port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle that stops the server.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    /// Accepts clients, one thread each, until shut down; then says goodbye to everyone
+    /// and returns once their connections are closed.
+    ///
+    /// # Errors
+    /// Only if waiting for new connections fails; errors of single connections and of
+    /// `accept` are logged and the server carries on.
+    pub fn run(mut self) -> io::Result<()> {
+        let result = self.accept_until_shutdown();
+        self.stop_connections();
+        self.shared.writers.stop();
+        result
+    }
+
+    fn accept_until_shutdown(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(16);
+        while !self.stopping() {
+            if let Err(err) = self.poll.poll(&mut events, None) {
+                if err.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(err);
+            }
+            self.accept_pending();
+        }
+        Ok(())
+    }
+
+    fn stopping(&self) -> bool {
+        self.shared.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Accepts until the listen queue is empty (the listener is edge-triggered).
+    fn accept_pending(&self) {
+        while !self.stopping() {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(err) => match err.kind() {
+                    io::ErrorKind::WouldBlock => return,
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => {}
+                    _ => {
+                        log::error!("failed to accept: {err}; retrying shortly");
+                        thread::sleep(ACCEPT_RETRY_PAUSE);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Gives a new connection its outbox and its thread, or turns it away if the server
+    /// is full.
+    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+        let config = &self.shared.config;
+        if self.shared.connections.len() >= config.max_clients {
+            log::warn!(
+                "{peer} refused: server full ({} clients)",
+                config.max_clients
+            );
+            refuse(stream, &Refusal::ServerFull.into());
+            return;
+        }
+        let transport = Transport::plain(stream);
+        let outbox = self
+            .shared
+            .writers
+            .outbox(transport, config.max_backlog_bytes);
+        // Made before the thread so that if the thread can't start, dropping the closure
+        // still removes the connection.
+        let tracked = Tracked {
+            shared: Arc::clone(&self.shared),
+            id: self.shared.connections.add(&outbox),
+        };
+        let spawned = thread::Builder::new()
+            .name(format!("client-{peer}"))
+            .stack_size(CONNECTION_STACK_BYTES)
+            .spawn(move || {
+                let shared = &tracked.shared;
+                connection::run(&shared.config, &shared.registry, outbox, peer, || {
+                    shared.stopping.load(Ordering::SeqCst)
+                });
+            });
+        if let Err(err) = spawned {
+            log::error!("{peer} dropped: failed to start its thread: {err}");
+        }
+    }
+
+    /// Tells every client the server is going away, gives them a moment to read it and
+    /// close, then closes whatever is left.
+    fn stop_connections(&self) {
+        log::info!("shutting down");
+        let connections = &self.shared.connections;
+        for outbox in connections.all() {
+            outbox.send_line(Notice::ShuttingDown);
+            outbox.finish();
+        }
+        if connections.wait_until_empty(SHUTDOWN_GRACE) {
+            return;
+        }
+        for outbox in connections.all() {
+            outbox.force_close();
+        }
+        if !connections.wait_until_empty(SHUTDOWN_FORCE) {
+            log::warn!("{} connections did not close in time", connections.len());
+        }
+    }
+}
+
+/// Sends one error line to a connection that won't be served, then closes it. What the
+/// client already sent is read first, so the close is a clean FIN and not a reset that
+/// could destroy the error line before the client reads it.
+fn refuse(stream: TcpStream, line: &ServerLine<'_>) {
+    let _ = stream.set_nonblocking(true);
+    let _ = (&stream).write_all(format!("{line}\n").as_bytes());
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut sink = [0u8; 1024];
+    for _ in 0..64 {
+        if !matches!((&stream).read(&mut sink), Ok(n) if n > 0) {
+            break;
+        }
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit (each client is a descriptor).
+/// Returns the new soft limit.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        setrlimit(Resource::Nofile, limit)?;
+    }
+    Ok(limit.current.unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Write};
+
+    use super::*;
+    use crate::connection::tests::PANIC_LINE;
+
+    struct LineClient {
+        stream: TcpStream,
+        reader: BufReader<TcpStream>,
+    }
+
+    impl LineClient {
+        fn join(addr: SocketAddr, name: &str) -> LineClient {
+            let stream = TcpStream::connect(addr).expect("connect");
+            stream
+                .set_read_timeout(Some(Duration::from_secs(10)))
+                .expect("timeout");
+            let reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut client = LineClient { stream, reader };
+            client.send(name);
+            client.read_until(&format!("* welcome {name},"));
+            client
+        }
+
+        fn send(&mut self, line: &str) {
+            writeln!(self.stream, "{line}").expect("send");
+        }
+
+        fn read_until(&mut self, prefix: &str) -> String {
+            let mut seen = Vec::new();
+            loop {
+                let mut line = String::new();
+                match self.reader.read_line(&mut line) {
+                    Ok(n) if n > 0 => {}
+                    other => panic!("no line starting {prefix:?} ({other:?}); saw {seen:#?}"),
+                }
+                let line = line.trim_end().to_string();
+                if line.starts_with(prefix) {
+                    return line;
+                }
+                seen.push(line);
+            }
+        }
+    }
+
+    #[test]
+    fn a_panicking_connection_leaves_the_server_working() {
+        let server = Server::bind("127.0.0.1:0", Config::default()).expect("bind");
+        let addr = server.local_addr().expect("addr");
+        let handle = server.shutdown_handle();
+        let running = thread::spawn(move || server.run());
+
+        let mut alice = LineClient::join(addr, "alice");
+        let mut doomed = LineClient::join(addr, "doomed");
+        alice.read_until("* doomed joined");
+        doomed.send(PANIC_LINE);
+        // The membership is dropped while unwinding: the name is freed and the room told.
+        alice.read_until("* doomed quit (connection lost)");
+
+        let mut again = LineClient::join(addr, "doomed");
+        again.send("still here");
+        assert_eq!(alice.read_until("doomed:"), "doomed: still here");
+
+        handle.shutdown();
+        running.join().expect("server thread").expect("server run");
+    }
+}
