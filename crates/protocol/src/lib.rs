@@ -7,6 +7,7 @@
 //! - `name`: user and room names, their rules and how they compare.
 //! - `command`: parsing a joined client's line into a [`Command`].
 //! - `line`: [`ServerLine`], every line the server sends, both directions.
+//! - `out`: writing a line into a `Formatter` or straight into bytes.
 //! - `quote`: user input quoted in error lines, and read back.
 //! - `text`: what the server removes from relayed text.
 //! - [`framing`]: cutting a byte stream into bounded lines.
@@ -15,6 +16,7 @@ mod command;
 pub mod framing;
 mod line;
 mod name;
+mod out;
 mod quote;
 mod text;
 

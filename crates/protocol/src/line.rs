@@ -3,9 +3,9 @@
 //! [`ServerLine::parse`]. Formatting then parsing gives the same value (property-tested).
 
 use std::fmt;
-use std::io::Write;
 
 use crate::name::{NAME_RULE, NameError, is_name, is_room};
+use crate::out::Out;
 use crate::quote::Quoted;
 
 /// How many names a member list (`/who`, the welcome) spells out before it says `(+N more)`,
@@ -172,17 +172,28 @@ impl<'a> MemberList<'a> {
     }
 }
 
-impl fmt::Display for MemberList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}):", self.room, self.count)?;
+impl MemberList<'_> {
+    fn write_to(&self, out: &mut impl Out) -> fmt::Result {
+        out.put(self.room)?;
+        out.put(" (")?;
+        out.put_number(self.count)?;
+        out.put("):")?;
         for (index, name) in self.names.iter().enumerate() {
-            f.write_str(if index == 0 { " " } else { ", " })?;
-            f.write_str(name)?;
+            out.put(if index == 0 { " " } else { ", " })?;
+            out.put(name)?;
         }
         if self.count > self.names.len() {
-            write!(f, " (+{} more)", self.count - self.names.len())?;
+            out.put(" (+")?;
+            out.put_number(self.count - self.names.len())?;
+            out.put(" more)")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for MemberList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f)
     }
 }
 
@@ -209,30 +220,41 @@ impl<'a> ServerLine<'a> {
 
     /// Appends the line and its LF to `out`.
     pub fn append_to(&self, out: &mut Vec<u8>) {
+        // Writing to a Vec can't fail.
+        let _ = self.write_to(out);
+        out.push(b'\n');
+    }
+
+    fn write_to(&self, out: &mut impl Out) -> fmt::Result {
         match self {
             ServerLine::Chat { from, text } => {
-                out.extend_from_slice(from.as_bytes());
-                out.extend_from_slice(b": ");
-                out.extend_from_slice(text.as_bytes());
+                out.put(from)?;
+                out.put(": ")?;
+                out.put(text)
             }
-            // Writing to a Vec can't fail.
-            line => {
-                let _ = write!(out, "{line}");
+            ServerLine::Private { from, to, text } => {
+                out.put(from)?;
+                out.put(" -> ")?;
+                out.put(to)?;
+                out.put(": ")?;
+                out.put(text)
             }
+            ServerLine::Notice(notice) => {
+                out.put("* ")?;
+                notice.write_to(out)
+            }
+            ServerLine::Refusal(refusal) => {
+                out.put("! ")?;
+                refusal.write_to(out)
+            }
+            ServerLine::Other(line) => out.put(line),
         }
-        out.push(b'\n');
     }
 }
 
 impl fmt::Display for ServerLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServerLine::Chat { from, text } => write!(f, "{from}: {text}"),
-            ServerLine::Private { from, to, text } => write!(f, "{from} -> {to}: {text}"),
-            ServerLine::Notice(notice) => write!(f, "* {notice}"),
-            ServerLine::Refusal(refusal) => write!(f, "! {refusal}"),
-            ServerLine::Other(line) => f.write_str(line),
-        }
+        self.write_to(f)
     }
 }
 
@@ -338,36 +360,52 @@ fn parse_rooms(list: &str) -> Option<Vec<(&str, usize)>> {
         .collect()
 }
 
-impl fmt::Display for Notice<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Notice<'_> {
+    fn write_to(&self, out: &mut impl Out) -> fmt::Result {
+        let pair = |out: &mut _, first: &str, middle: &str, last: &str| {
+            Out::put(out, first)?;
+            Out::put(out, middle)?;
+            Out::put(out, last)
+        };
         match self {
-            Notice::Greeting => f.write_str(GREETING),
+            Notice::Greeting => out.put(GREETING),
             Notice::Welcome { name, members } => {
-                write!(f, "welcome {name}, you are in {members}")
+                pair(out, "welcome ", name, ", you are in ")?;
+                members.write_to(out)
             }
-            Notice::Joined { name, room } => write!(f, "{name} joined {room}"),
-            Notice::Left { name, room } => write!(f, "{name} left {room}"),
-            Notice::Quit { name, reason: None } => write!(f, "{name} quit"),
+            Notice::Joined { name, room } => pair(out, name, " joined ", room),
+            Notice::Left { name, room } => pair(out, name, " left ", room),
+            Notice::Quit { name, reason: None } => pair(out, name, " quit", ""),
             Notice::Quit {
                 name,
                 reason: Some(reason),
-            } => write!(f, "{name} quit ({reason})"),
-            Notice::Renamed { old, new } => write!(f, "{old} is now {new}"),
-            Notice::Action { name, text } => write!(f, "{name} {text}"),
-            Notice::Members(members) => members.fmt(f),
+            } => {
+                pair(out, name, " quit (", reason)?;
+                out.put(")")
+            }
+            Notice::Renamed { old, new } => pair(out, old, " is now ", new),
+            Notice::Action { name, text } => pair(out, name, " ", text),
+            Notice::Members(members) => members.write_to(out),
             Notice::Rooms(rooms) => {
-                f.write_str("rooms:")?;
+                out.put("rooms:")?;
                 for (index, (room, count)) in rooms.iter().enumerate() {
-                    let separator = if index == 0 { " " } else { ", " };
-                    write!(f, "{separator}{room} ({count})")?;
+                    pair(out, if index == 0 { " " } else { ", " }, room, " (")?;
+                    out.put_number(*count)?;
+                    out.put(")")?;
                 }
                 Ok(())
             }
-            Notice::Help { usage, what } => write!(f, "{usage}: {what}"),
-            Notice::Bye => f.write_str(BYE),
-            Notice::ShuttingDown => f.write_str(SHUTTING_DOWN),
-            Notice::Other(text) => f.write_str(text),
+            Notice::Help { usage, what } => pair(out, usage, ": ", what),
+            Notice::Bye => out.put(BYE),
+            Notice::ShuttingDown => out.put(SHUTTING_DOWN),
+            Notice::Other(text) => out.put(text),
         }
+    }
+}
+
+impl fmt::Display for Notice<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f)
     }
 }
 
@@ -440,28 +478,69 @@ fn parse_invalid(text: &str) -> Option<(Quoted<'_>, NameError)> {
     Some((input, NameError::parse(reason)?))
 }
 
+impl Refusal<'_> {
+    fn write_to(&self, out: &mut impl Out) -> fmt::Result {
+        match self {
+            Refusal::ServerFull => out.put("server full"),
+            Refusal::HandshakeTimeout => out.put("no name received in time, closing"),
+            Refusal::InvalidUtf8 => out.put("invalid UTF-8"),
+            Refusal::LineTooLong { max } => {
+                out.put("line too long (max ")?;
+                out.put_number(*max)?;
+                out.put(" bytes)")
+            }
+            Refusal::NameTaken { name } => {
+                out.put("name ")?;
+                out.put_display(name)?;
+                out.put(" is taken, choose another")
+            }
+            Refusal::InvalidName { name, reason } => {
+                out.put("invalid name ")?;
+                write_invalid(out, name, reason)
+            }
+            Refusal::AlreadyCalled { name } => {
+                out.put("you are already called ")?;
+                out.put(name)
+            }
+            Refusal::UnknownCommand { word } => {
+                out.put("unknown command /")?;
+                out.put(word)?;
+                out.put(" (try /help)")
+            }
+            Refusal::Usage { usage } => {
+                out.put("usage: ")?;
+                out.put(usage)
+            }
+            Refusal::NoSuchUser { name } => {
+                out.put("no such user: ")?;
+                out.put_display(name)
+            }
+            Refusal::AlreadyInRoom { room } => {
+                out.put("you are already in ")?;
+                out.put(room)
+            }
+            Refusal::InvalidRoom { room, reason } => {
+                out.put("invalid room name ")?;
+                write_invalid(out, room, reason)
+            }
+            Refusal::ForgedAction => out.put("/me can't look like a server notice"),
+            Refusal::Other(text) => out.put(text),
+        }
+    }
+}
+
+/// `"INPUT": REASON; use ...`.
+fn write_invalid(out: &mut impl Out, input: &Quoted<'_>, reason: &NameError) -> fmt::Result {
+    out.put_display(input)?;
+    out.put(": ")?;
+    out.put_display(reason)?;
+    out.put("; ")?;
+    out.put(NAME_RULE)
+}
+
 impl fmt::Display for Refusal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::ServerFull => f.write_str("server full"),
-            Refusal::HandshakeTimeout => f.write_str("no name received in time, closing"),
-            Refusal::InvalidUtf8 => f.write_str("invalid UTF-8"),
-            Refusal::LineTooLong { max } => write!(f, "line too long (max {max} bytes)"),
-            Refusal::NameTaken { name } => write!(f, "name {name} is taken, choose another"),
-            Refusal::InvalidName { name, reason } => {
-                write!(f, "invalid name {name}: {reason}; {NAME_RULE}")
-            }
-            Refusal::AlreadyCalled { name } => write!(f, "you are already called {name}"),
-            Refusal::UnknownCommand { word } => write!(f, "unknown command /{word} (try /help)"),
-            Refusal::Usage { usage } => write!(f, "usage: {usage}"),
-            Refusal::NoSuchUser { name } => write!(f, "no such user: {name}"),
-            Refusal::AlreadyInRoom { room } => write!(f, "you are already in {room}"),
-            Refusal::InvalidRoom { room, reason } => {
-                write!(f, "invalid room name {room}: {reason}; {NAME_RULE}")
-            }
-            Refusal::ForgedAction => f.write_str("/me can't look like a server notice"),
-            Refusal::Other(text) => f.write_str(text),
-        }
+        self.write_to(f)
     }
 }
 

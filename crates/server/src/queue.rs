@@ -29,7 +29,7 @@ pub type Chunk = Arc<[u8]>;
 
 /// Makes a chunk of one line, adding its LF.
 pub fn line_chunk(line: &ServerLine<'_>) -> Chunk {
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(128);
     line.append_to(&mut bytes);
     bytes.into()
 }
