@@ -157,7 +157,7 @@ impl<'a> Connection<'a> {
         let handshake_deadline = Instant::now() + self.config.handshake_timeout;
         let mut framer = LineFramer::new(self.config.max_line_bytes);
         // Chat texts gathered from one read, each ending in LF, broadcast together.
-        let mut chat = Vec::new();
+        let mut chat = String::new();
         loop {
             loop {
                 self.wait_for_flood_token(&mut chat);
@@ -185,7 +185,7 @@ impl<'a> Connection<'a> {
             // About to wait for the client: a quiet connection keeps no buffers.
             framer.release_memory();
             if framer.buffered() == 0 && chat.capacity() > IDLE_CHAT_CAPACITY {
-                chat = Vec::new();
+                chat = String::new();
             }
 
             let transport = self.outbox.transport();
@@ -214,7 +214,7 @@ impl<'a> Connection<'a> {
 
     /// Sleeps while this client is over its flood allowance; reading stops meanwhile, so
     /// TCP pushes back on the sender.
-    fn wait_for_flood_token(&mut self, chat: &mut Vec<u8>) {
+    fn wait_for_flood_token(&mut self, chat: &mut String) {
         loop {
             let Some(flood) = &mut self.flood else {
                 return;
@@ -227,12 +227,12 @@ impl<'a> Connection<'a> {
         }
     }
 
-    fn flush_chat(&self, chat: &mut Vec<u8>) {
+    fn flush_chat(&self, chat: &mut String) {
         if chat.is_empty() {
             return;
         }
         if let Some(member) = &self.member
-            && let Some(laggard) = self.registry.say(&member.key, chat)
+            && let Some(laggard) = self.registry.say(&member.key, &member.name, chat)
         {
             // Read this sender more slowly rather than drop a recipient that is reading.
             laggard.pace();
@@ -241,7 +241,7 @@ impl<'a> Connection<'a> {
     }
 
     /// Handles one line; returns how the connection ends if it does.
-    fn handle(&mut self, bytes: &[u8], chat: &mut Vec<u8>) -> Option<End> {
+    fn handle(&mut self, bytes: &[u8], chat: &mut String) -> Option<End> {
         let Ok(text) = std::str::from_utf8(bytes) else {
             self.flush_chat(chat);
             self.outbox.send_line(Refusal::InvalidUtf8);
@@ -257,8 +257,8 @@ impl<'a> Connection<'a> {
         }
         match protocol::parse_line(&line) {
             Ok(Command::Say(text)) => {
-                chat.extend_from_slice(text.as_bytes());
-                chat.push(b'\n');
+                chat.push_str(text);
+                chat.push('\n');
                 if chat.len() >= self.config.chat_batch_limit() {
                     self.flush_chat(chat);
                 }

@@ -228,27 +228,46 @@ impl Registry {
         })
     }
 
-    /// Sends chat lines (the texts, each ending in LF) to the sender's room, not back to the
-    /// sender. Returns a recipient the sender should [`pace`](Outbox::pace) itself to, if the
-    /// lines took one past half its backlog limit.
-    pub fn say(&self, key: &str, texts: &[u8]) -> Option<Arc<Outbox>> {
+    /// Sends chat lines (`texts`, each ending in LF) from `name` (the user with key `key`)
+    /// to their room, not back to the sender. Returns a recipient the sender should
+    /// [`pace`](Outbox::pace) itself to, if the lines took one past half its backlog limit.
+    ///
+    /// The lines are formatted, and their events made, before the lock is taken: under it,
+    /// the events only get their room and numbers, and the one shared buffer is queued.
+    pub fn say(&self, key: &str, name: &str, texts: &str) -> Option<Arc<Outbox>> {
+        let lines = texts.split_terminator('\n');
+        let count = texts.bytes().filter(|&byte| byte == b'\n').count();
+        let mut batch = Vec::with_capacity(texts.len() + (name.len() + 2) * count);
+        for text in lines.clone() {
+            ServerLine::Chat { from: name, text }.append_to(&mut batch);
+        }
+        let chunk: Chunk = batch.into();
+        let mut events = Vec::new();
+        if !self.sinks.is_empty() {
+            let (from, time) = (Arc::from(name), SystemTime::now());
+            events.extend(lines.map(|text| RoomEvent {
+                room: Arc::clone(&from),
+                seq: 0,
+                time,
+                from: Arc::clone(&from),
+                kind: EventKind::Chat(text.to_string()),
+            }));
+        }
         self.with_state(|state, change| {
-            let user = state.users.get(key)?;
-            let (name, outbox) = (Arc::clone(&user.name), Arc::clone(&user.outbox));
-            let room_key = user.room.clone();
-            let room = state.rooms.get_mut(&room_key)?;
-            let time = SystemTime::now();
-            let mut batch = Vec::with_capacity(texts.len() + 64);
-            for text in texts.split(|&b| b == b'\n').filter(|text| !text.is_empty()) {
-                // The connection only gathers valid UTF-8.
-                let text = String::from_utf8_lossy(text).into_owned();
-                let event = room.event(&name, time, EventKind::Chat(text));
-                event.line().append_to(&mut batch);
+            let State { users, rooms, .. } = state;
+            let user = users.get(key)?;
+            let room = rooms.get_mut(&user.room)?;
+            if events.is_empty() {
+                room.next_seq += count as u64;
+            }
+            for mut event in events {
+                event.room = Arc::clone(&room.name);
+                event.seq = room.next_seq;
+                room.next_seq += 1;
                 change.events.push(event);
             }
-            let chunk: Chunk = batch.into();
             for member in room.members.values() {
-                if !Arc::ptr_eq(member, &outbox) {
+                if !Arc::ptr_eq(member, &user.outbox) {
                     change.delivery.push(member, &chunk);
                 }
             }
@@ -561,7 +580,7 @@ mod tests {
         let (bob, _b) = outbox(&writers, &listener);
         let alice_key = registry.join("alice", &alice).expect("alice joins");
         let bob_key = registry.join("Bob", &bob).expect("bob joins");
-        registry.say(&alice_key, b"one\ntwo\n");
+        registry.say(&alice_key, "alice", "one\ntwo\n");
         registry.act(&bob_key, "waves");
         registry.rename(&bob_key, "rob").expect("rename");
         registry.leave("rob", &Farewell::Quit(None));
