@@ -422,50 +422,6 @@ fn accepted_sockets_have_keepalive_with_short_timers() {
 }
 
 #[test]
-fn accept_failures_are_retried_until_descriptors_free_up() {
-    const LIMIT: usize = 48;
-    let server = ServerProcess::start_with_fd_limit(LIMIT, &["--flood-rate", "0"]);
-    let (addr, pid) = (server.addr, server.pid());
-
-    // Descriptors inherited above the limit (a jobserver pipe, say) don't take its slots.
-    let used_below_limit = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .expect("read fd dir")
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<usize>().ok())
-        .filter(|&fd| fd < LIMIT)
-        .count();
-    let free = LIMIT - used_below_limit;
-    let mut served = Vec::new();
-    for i in 0..free {
-        served.push(TestClient::join(addr, &format!("c{i}")));
-    }
-    // Past the limit, connections wait in the listen queue unanswered...
-    let mut waiting = Vec::new();
-    for _ in 0..3 {
-        let stream = TcpStream::connect(addr).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_millis(300)))
-            .expect("timeout");
-        let mut byte = [0u8; 1];
-        let read = (&stream).read(&mut byte);
-        assert!(
-            matches!(&read, Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)),
-            "a connection past the descriptor limit was answered: {read:?}"
-        );
-        waiting.push(stream);
-    }
-    // ...and are served once descriptors free up: the accept loop kept retrying.
-    served.truncate(served.len() - 3);
-    for stream in &waiting {
-        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        let mut greeting = [0u8; 7];
-        (&*stream)
-            .read_exact(&mut greeting)
-            .expect("no greeting after descriptors freed up");
-        assert_eq!(&greeting, b"* hello");
-    }
-}
-
-#[test]
 fn thousands_of_connections_leave_no_threads_or_descriptors_behind() {
     const WORKERS: usize = 4;
     const CYCLES_PER_WORKER: usize = 600;

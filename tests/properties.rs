@@ -140,7 +140,7 @@ proptest! {
 
     #[test]
     fn every_server_line_reads_back_as_it_was_written(
-        kind in 0usize..27,
+        kind in 0usize..29,
         names in prop::collection::vec(name(), 3),
         room in name(),
         text in "\\PC{0,60}",
@@ -176,7 +176,7 @@ proptest! {
             8 => Notice::Renamed { old: from, new: to }.into(),
             9 => Notice::Action { name: from, text: &action }.into(),
             10 => Notice::Members(members.clone()).into(),
-            11 => Notice::Rooms(rooms).into(),
+            11 => Notice::Rooms { rooms, more: count }.into(),
             12 => Notice::Help { usage: "/who (/members)", what: &text }.into(),
             13 => Notice::Bye.into(),
             14 => Notice::ShuttingDown.into(),
@@ -191,6 +191,8 @@ proptest! {
             23 => Refusal::Usage { usage: &text }.into(),
             24 => Refusal::NoSuchUser { name: Quoted::new(&input) }.into(),
             25 => Refusal::AlreadyInRoom { room: &room }.into(),
+            26 => Refusal::TooManyConnections.into(),
+            27 => Refusal::TooManyRooms { max: number }.into(),
             _ => Refusal::InvalidRoom { room: Quoted::new(&input), reason }.into(),
         };
         let written = line.to_string();

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
-use chat_server::{Config, Server, raise_fd_limit};
+use chat_server::{Config, IpNet, Server, parse_exempt, raise_fd_limit};
 
 /// A thread-per-connection TCP chat server speaking a line protocol (see docs/protocol.md).
 #[derive(Debug, Parser)]
@@ -29,9 +29,14 @@ struct Args {
     #[arg(long, default_value_t = Config::default().max_line_bytes, value_name = "BYTES")]
     max_line_bytes: usize,
 
-    /// Unsent bytes queued for one client before it is disconnected as too slow.
+    /// Unsent bytes queued for one client; past it, a client that reads less than
+    /// --min-read-rate is disconnected as too slow (one that reads more slows its senders).
     #[arg(long, default_value_t = Config::default().max_backlog_bytes, value_name = "BYTES")]
     max_backlog_bytes: usize,
+
+    /// Bytes per second a client with a full queue must read to be kept.
+    #[arg(long, default_value_t = Config::default().min_read_rate, value_name = "BYTES")]
+    min_read_rate: usize,
 
     /// Lines a client may send at once before --flood-rate applies (0 = no flood control).
     #[arg(long, default_value_t = Config::default().flood_burst, value_name = "LINES")]
@@ -56,6 +61,23 @@ struct Args {
     /// Threads writing to client sockets (0 = one per CPU).
     #[arg(long, default_value_t = 0, value_name = "N")]
     writer_threads: usize,
+
+    /// Connections one address may hold at once (0 = no limit; see --exempt).
+    #[arg(long, default_value_t = Config::default().max_per_ip, value_name = "N")]
+    max_per_ip: usize,
+
+    /// New connections one address may make per minute (0 = no limit; see --exempt).
+    #[arg(long, default_value_t = Config::default().connect_rate_per_ip, value_name = "N")]
+    connect_rate_per_ip: u32,
+
+    /// Networks free of the per-address limits: comma-separated CIDRs or addresses, or
+    /// `none`.
+    #[arg(long, default_value = "127.0.0.0/8,::1", value_name = "CIDR,...", value_parser = parse_networks)]
+    exempt: Networks,
+
+    /// Rooms that may exist at once, #lobby included.
+    #[arg(long, default_value_t = Config::default().max_rooms, value_name = "N")]
+    max_rooms: usize,
 }
 
 impl Args {
@@ -63,13 +85,38 @@ impl Args {
         Config {
             max_line_bytes: self.max_line_bytes,
             max_backlog_bytes: self.max_backlog_bytes,
+            min_read_rate: self.min_read_rate,
             flood_burst: self.flood_burst,
             flood_rate: self.flood_rate,
             max_clients: self.max_clients,
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             announce_limit: self.announce_limit,
             writer_threads: self.writer_threads,
+            max_per_ip: self.max_per_ip,
+            connect_rate_per_ip: self.connect_rate_per_ip,
+            exempt: self.exempt.0.clone(),
+            max_rooms: self.max_rooms,
         }
+    }
+}
+
+/// The networks of `--exempt`.
+#[derive(Debug, Clone)]
+struct Networks(Vec<IpNet>);
+
+fn parse_networks(text: &str) -> Result<Networks, String> {
+    parse_exempt(text).map(Networks)
+}
+
+/// A signal's usual name, for the log.
+fn signal_name(signal: i32) -> String {
+    match signal {
+        SIGINT => "SIGINT".to_string(),
+        SIGTERM => "SIGTERM".to_string(),
+        SIGHUP => "SIGHUP".to_string(),
+        SIGUSR1 => "SIGUSR1".to_string(),
+        SIGUSR2 => "SIGUSR2".to_string(),
+        other => format!("signal {other}"),
     }
 }
 
@@ -97,14 +144,22 @@ fn run(args: Args) -> anyhow::Result<()> {
         .local_addr()
         .context("failed to read the bound address")?;
 
-    let mut signals = Signals::new([SIGINT, SIGTERM]).context("failed to set up signals")?;
+    // Only SIGINT and SIGTERM stop the server. A closed terminal (SIGHUP) or a stray
+    // SIGUSR1/SIGUSR2 must not drop everyone, so they are logged and otherwise ignored.
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])
+        .context("failed to set up signals")?;
     let handle = server.shutdown_handle();
     thread::Builder::new()
         .name("signals".into())
         .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                log::info!("received signal {signal}");
-                handle.shutdown();
+            for signal in signals.forever() {
+                let name = signal_name(signal);
+                if matches!(signal, SIGINT | SIGTERM) {
+                    log::info!("received {name}; shutting down");
+                    handle.shutdown();
+                    return;
+                }
+                log::info!("received {name}; ignored");
             }
         })
         .context("failed to start the signal thread")?;

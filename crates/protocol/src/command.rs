@@ -19,8 +19,8 @@ pub enum Command<'a> {
     Nick(&'a str),
     /// `/join ROOM`.
     Join(&'a str),
-    /// `/rooms`.
-    Rooms,
+    /// `/rooms [FILTER]`.
+    Rooms(Option<&'a str>),
     /// `/me ACTION`.
     Me(&'a str),
     /// `/help`.
@@ -66,7 +66,10 @@ pub const HELP: &[(&str, &str)] = &[
     ("/msg NAME TEXT (/w, /whisper)", "send a private message"),
     ("/nick NEW", "change your name"),
     ("/join ROOM", "move to a room, creating it if needed"),
-    ("/rooms", "list the rooms and how many are in each"),
+    (
+        "/rooms [FILTER]",
+        "list the rooms (whose name contains FILTER) and how many are in each",
+    ),
     ("/me ACTION", "tell the room what you are doing"),
     ("/quit [REASON] (/exit, /종료)", "leave the chat"),
     ("/help", "show this list"),
@@ -93,7 +96,7 @@ pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
     match word.to_lowercase().as_str() {
         "quit" | "exit" | "종료" => Ok(Command::Quit(arg)),
         "who" | "members" => Ok(Command::Who),
-        "rooms" => Ok(Command::Rooms),
+        "rooms" => Ok(Command::Rooms(arg)),
         "help" => Ok(Command::Help),
         "me" => Ok(Command::Me(required("/me ACTION")?)),
         "nick" => Ok(Command::Nick(required("/nick NEW")?)),
@@ -134,7 +137,8 @@ mod tests {
             ("/QUIT", Ok(Command::Quit(None))),
             ("/who", Ok(Command::Who)),
             ("/members", Ok(Command::Who)),
-            ("/rooms", Ok(Command::Rooms)),
+            ("/rooms", Ok(Command::Rooms(None))),
+            ("/rooms dev", Ok(Command::Rooms(Some("dev")))),
             ("/help", Ok(Command::Help)),
             ("/me waves", Ok(Command::Me("waves"))),
             ("/nick bob", Ok(Command::Nick("bob"))),

@@ -56,8 +56,11 @@ pub enum Notice<'a> {
     Action { name: &'a str, text: &'a str },
     /// `#ROOM (N): a, b, c`, the answer to `/who`.
     Members(MemberList<'a>),
-    /// `rooms: #a (N), #b (M)`.
-    Rooms(Vec<(&'a str, usize)>),
+    /// `rooms: #a (N), #b (M)`, ending `(+N more)` when not all are listed.
+    Rooms {
+        rooms: Vec<(&'a str, usize)>,
+        more: usize,
+    },
     /// `/COMMAND ...: what it does`, one line of `/help`.
     Help { usage: &'a str, what: &'a str },
     /// `bye`, the last line after `/quit`.
@@ -97,6 +100,10 @@ pub enum Refusal<'a> {
     InvalidRoom { room: Quoted<'a>, reason: NameError },
     /// `/me can't look like a server notice`.
     ForgedAction,
+    /// `too many connections from your address`: the connection is closed.
+    TooManyConnections,
+    /// `too many rooms (max N); join one that exists`.
+    TooManyRooms { max: usize },
     /// An error of a kind this version doesn't know.
     Other(&'a str),
 }
@@ -300,7 +307,15 @@ impl<'a> Notice<'a> {
             });
         }
         if let Some(list) = text.strip_prefix("rooms:") {
-            return parse_rooms(list).map(Notice::Rooms);
+            let (list, more) = match list.strip_suffix(" more)").and_then(|rest| {
+                let (list, more) = rest.rsplit_once(" (+")?;
+                Some((list, more.parse().ok()?))
+            }) {
+                Some((list, more)) => (list, more),
+                None => (list, 0),
+            };
+            let rooms = parse_rooms(list)?;
+            return Some(Notice::Rooms { rooms, more });
         }
         if text.starts_with('#') {
             return MemberList::parse(text).map(Notice::Members);
@@ -386,12 +401,17 @@ impl Notice<'_> {
             Notice::Renamed { old, new } => pair(out, old, " is now ", new),
             Notice::Action { name, text } => pair(out, name, " ", text),
             Notice::Members(members) => members.write_to(out),
-            Notice::Rooms(rooms) => {
+            Notice::Rooms { rooms, more } => {
                 out.put("rooms:")?;
                 for (index, (room, count)) in rooms.iter().enumerate() {
                     pair(out, if index == 0 { " " } else { ", " }, room, " (")?;
                     out.put_number(*count)?;
                     out.put(")")?;
+                }
+                if *more > 0 {
+                    out.put(" (+")?;
+                    out.put_number(*more)?;
+                    out.put(" more)")?;
                 }
                 Ok(())
             }
@@ -421,7 +441,18 @@ impl<'a> Refusal<'a> {
             "no name received in time, closing" => return Some(Refusal::HandshakeTimeout),
             "invalid UTF-8" => return Some(Refusal::InvalidUtf8),
             "/me can't look like a server notice" => return Some(Refusal::ForgedAction),
+            "too many connections from your address" => {
+                return Some(Refusal::TooManyConnections);
+            }
             _ => {}
+        }
+        if let Some(max) = text
+            .strip_prefix("too many rooms (max ")
+            .and_then(|rest| rest.strip_suffix("); join one that exists"))
+        {
+            return Some(Refusal::TooManyRooms {
+                max: max.parse().ok()?,
+            });
         }
         if let Some(max) = text
             .strip_prefix("line too long (max ")
@@ -524,6 +555,12 @@ impl Refusal<'_> {
                 write_invalid(out, room, reason)
             }
             Refusal::ForgedAction => out.put("/me can't look like a server notice"),
+            Refusal::TooManyConnections => out.put("too many connections from your address"),
+            Refusal::TooManyRooms { max } => {
+                out.put("too many rooms (max ")?;
+                out.put_number(*max)?;
+                out.put("); join one that exists")
+            }
             Refusal::Other(text) => out.put(text),
         }
     }
@@ -619,7 +656,16 @@ mod tests {
             .into(),
             Notice::Members(members).into(),
             Notice::Members(MemberList::new("#x", 0, std::iter::empty())).into(),
-            Notice::Rooms(vec![("#dev", 1), ("#lobby", 0)]).into(),
+            Notice::Rooms {
+                rooms: vec![("#dev", 1), ("#lobby", 0)],
+                more: 0,
+            }
+            .into(),
+            Notice::Rooms {
+                rooms: vec![("#dev", 1)],
+                more: 250,
+            }
+            .into(),
             Notice::Help {
                 usage: "/who (/members)",
                 what: "list the people in your room",
@@ -657,6 +703,8 @@ mod tests {
             }
             .into(),
             Refusal::ForgedAction.into(),
+            Refusal::TooManyConnections.into(),
+            Refusal::TooManyRooms { max: 1000 }.into(),
         ];
         for line in lines {
             round_trip(line);

@@ -2,15 +2,25 @@
 
 use std::io;
 use std::ops::RangeInclusive;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use crate::address::AddressLimits;
+use crate::queue::QueueLimits;
 
 /// The server's limits. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Longest line a client may send, in bytes, not counting the line ending.
     pub max_line_bytes: usize,
-    /// Unsent bytes queued for one client before it is disconnected as too slow.
+    /// Unsent bytes queued for one client before it is disconnected as too slow (if it
+    /// also reads less than `min_read_rate`).
     pub max_backlog_bytes: usize,
+    /// Bytes per second a client whose queue is full must read to be kept: one that reads
+    /// at least this much slows its senders down instead.
+    pub min_read_rate: usize,
     /// Lines a client may send in a burst before the steady rate applies (0 = no limit).
     pub flood_burst: u32,
     /// Lines per second a client may send after its burst (0 = no limit).
@@ -24,6 +34,14 @@ pub struct Config {
     pub announce_limit: usize,
     /// Threads writing to sockets (0 = one per CPU).
     pub writer_threads: usize,
+    /// Connections one address may hold at once (0 = no limit).
+    pub max_per_ip: usize,
+    /// New connections one address may make per minute (0 = no limit).
+    pub connect_rate_per_ip: u32,
+    /// Networks free of the per-address limits.
+    pub exempt: Vec<IpNet>,
+    /// Rooms that may exist at once, `#lobby` included.
+    pub max_rooms: usize,
 }
 
 /// The smallest `max_backlog_bytes` allowed: room for several of the largest lines (chat
@@ -59,8 +77,14 @@ impl Config {
                 "max backlog bytes must be at least {min_backlog} (64 KiB, and 4 lines)"
             ));
         }
+        if self.min_read_rate == 0 {
+            return invalid("the minimum read rate must be at least 1 byte per second".to_string());
+        }
         if self.max_clients == 0 {
             return invalid("max clients must be at least 1".to_string());
+        }
+        if self.max_rooms == 0 {
+            return invalid("max rooms must be at least 1 (#lobby)".to_string());
         }
         if self.handshake_timeout.is_zero() {
             return invalid("the handshake timeout must be longer than 0".to_string());
@@ -72,6 +96,25 @@ impl Config {
     /// limit, so that one batch never makes up much of a client's allowed backlog.
     pub(crate) fn chat_batch_limit(&self) -> usize {
         MAX_CHAT_BATCH.min(self.max_backlog_bytes / 16)
+    }
+
+    /// The limits of each client's queue.
+    pub(crate) fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            max_backlog: self.max_backlog_bytes,
+            min_read_rate: self.min_read_rate,
+        }
+    }
+
+    /// The limits per client address.
+    pub(crate) fn address_limits(&self) -> AddressLimits {
+        AddressLimits {
+            max_connections: self.max_per_ip,
+            connects_per_minute: self.connect_rate_per_ip,
+            exempt: self.exempt.clone(),
+            flood_burst: self.flood_burst,
+            flood_rate: self.flood_rate,
+        }
     }
 
     /// Writer threads to start: as configured, or one per CPU.
@@ -88,12 +131,20 @@ impl Default for Config {
         Config {
             max_line_bytes: 4096,
             max_backlog_bytes: 1024 * 1024,
+            min_read_rate: 16 * 1024,
             flood_burst: 20,
             flood_rate: 10,
             max_clients: 1024,
             handshake_timeout: Duration::from_secs(30),
             announce_limit: 100,
             writer_threads: 0,
+            max_per_ip: 10,
+            connect_rate_per_ip: 30,
+            exempt: vec![
+                IpNet::V4(Ipv4Net::new_assert(Ipv4Addr::new(127, 0, 0, 0), 8)),
+                IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
+            ],
+            max_rooms: 1000,
         }
     }
 }

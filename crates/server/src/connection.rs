@@ -12,10 +12,11 @@ use chat_protocol::{
     self as protocol, Command, HELP, Notice, ParseError, QuitReason, Quoted, Refusal, ServerLine,
 };
 
+use crate::address::{Flood, Ticket};
 use crate::config::Config;
-use crate::flood::TokenBucket;
 use crate::queue::{CloseReason, Outbox};
 use crate::registry::{Farewell, JoinError, MoveError, Registry};
+use crate::server::Shared;
 
 /// The largest chat batch buffer a connection keeps while it waits for its client.
 const IDLE_CHAT_CAPACITY: usize = 1024;
@@ -73,25 +74,23 @@ impl Drop for Membership<'_> {
 }
 
 /// Serves one client until it leaves. Runs on the connection's own thread.
-pub(crate) fn run(
-    config: &Config,
-    registry: &Registry,
-    outbox: Arc<Outbox>,
-    peer: SocketAddr,
-    shutting_down: impl Fn() -> bool,
-) {
-    log::info!("{peer} connected");
+pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ticket: Ticket) {
+    let logs = |level: log::Level| log::log_enabled!(level) && shared.log_limit.allow(peer.ip());
+    if logs(log::Level::Info) {
+        log::info!("{peer} connected");
+    }
     let mut connection = Connection {
-        config,
-        registry,
+        shared,
+        config: &shared.config,
+        registry: &shared.registry,
         outbox: Arc::clone(&outbox),
         peer,
-        flood: TokenBucket::new(config.flood_burst, config.flood_rate, Instant::now()),
+        flood: ticket.flood(),
         member: None,
     };
     // A read ending because the server closed the socket is explained by why it did.
     let end = match (connection.serve(), outbox.close_reason()) {
-        (End::Closed | End::Lost(_), _) if shutting_down() => End::Shutdown,
+        (End::Closed | End::Lost(_), _) if shared.stopping() => End::Shutdown,
         (End::Closed | End::Lost(_), Some(CloseReason::TooSlow)) => End::TooSlow,
         (End::Closed, Some(CloseReason::WriteFailed)) => {
             End::Lost(io::Error::other("write failed"))
@@ -100,11 +99,18 @@ pub(crate) fn run(
     };
     let name = connection.member.as_ref().map(|member| member.name.clone());
     let who = name.as_deref().unwrap_or("(no name)");
+    // The kind of ending, never its text: a quit reason is something a person said.
     match &end {
-        End::Lost(err) => log::warn!("{peer} {who} connection lost: {err}"),
-        End::TooSlow => log::warn!("{peer} {who} disconnected: too slow"),
-        End::HandshakeTimeout => log::info!("{peer} handshake timed out"),
-        end => log::info!("{peer} {who} left ({end:?})"),
+        End::Lost(err) if logs(log::Level::Warn) => {
+            log::warn!("{peer} {who} connection lost: {err}");
+        }
+        End::TooSlow if logs(log::Level::Warn) => log::warn!("{peer} {who} dropped: too slow"),
+        End::HandshakeTimeout if logs(log::Level::Info) => {
+            log::info!("{peer} handshake timed out");
+        }
+        End::Quit(_) if logs(log::Level::Info) => log::info!("{peer} {who} left: quit"),
+        End::Closed if logs(log::Level::Info) => log::info!("{peer} {who} left: closed"),
+        _ => {}
     }
     if let Some(mut member) = connection.member.take() {
         member.farewell = end.farewell();
@@ -143,11 +149,12 @@ fn linger(outbox: &Outbox, deadline: Instant) {
 }
 
 struct Connection<'a> {
+    shared: &'a Shared,
     config: &'a Config,
     registry: &'a Registry,
     outbox: Arc<Outbox>,
     peer: SocketAddr,
-    flood: Option<TokenBucket>,
+    flood: &'a mut Flood,
     member: Option<Membership<'a>>,
 }
 
@@ -164,9 +171,7 @@ impl<'a> Connection<'a> {
                 let Some(frame) = framer.next_frame() else {
                     break;
                 };
-                if let Some(flood) = &mut self.flood {
-                    flood.take();
-                }
+                self.flood.take();
                 let end = match frame {
                     Frame::TooLong => {
                         self.flush_chat(&mut chat);
@@ -215,16 +220,16 @@ impl<'a> Connection<'a> {
     /// Sleeps while this client is over its flood allowance; reading stops meanwhile, so
     /// TCP pushes back on the sender.
     fn wait_for_flood_token(&mut self, chat: &mut String) {
-        loop {
-            let Some(flood) = &mut self.flood else {
-                return;
-            };
-            let Err(wait) = flood.check(Instant::now()) else {
-                return;
-            };
+        while let Err(wait) = self.flood.check(Instant::now()) {
             self.flush_chat(chat);
             thread::sleep(wait);
         }
+    }
+
+    /// Whether a line about this connection may go to the log at `level` (see
+    /// [`LogLimit`](crate::log_limit::LogLimit)).
+    fn logs(&self, level: log::Level) -> bool {
+        log::log_enabled!(level) && self.shared.log_limit.allow(self.peer.ip())
     }
 
     fn flush_chat(&self, chat: &mut String) {
@@ -290,7 +295,9 @@ impl<'a> Connection<'a> {
         }
         match self.registry.join(name, &self.outbox) {
             Ok(key) => {
-                log::info!("{} joined as {name}", self.peer);
+                if self.logs(log::Level::Info) {
+                    log::info!("{} joined as {name}", self.peer);
+                }
                 // From now on only keepalive decides that a silent client is gone.
                 if let Err(err) = self.outbox.transport().set_read_timeout(None) {
                     return Some(End::Lost(err));
@@ -302,9 +309,26 @@ impl<'a> Connection<'a> {
                     farewell: End::Lost(io::Error::other("thread ended")).farewell(),
                 });
             }
-            Err(err) => self.outbox.send_borrowed(&name_refused(name, err)),
+            Err(err) => {
+                self.log_refused_name(name, &err);
+                self.outbox.send_borrowed(&name_refused(name, err));
+            }
         }
         None
+    }
+
+    /// Logs why a name was refused; the name itself only if it can't be a password (which
+    /// would follow the name after a space).
+    fn log_refused_name(&self, name: &str, err: &JoinError) {
+        if !self.logs(log::Level::Info) {
+            return;
+        }
+        let peer = self.peer;
+        if name.contains(char::is_whitespace) {
+            log::info!("{peer} name refused ({err}); not shown, it has a space");
+        } else {
+            log::info!("{peer} name refused ({err}): {}", Quoted::new(name));
+        }
     }
 
     fn execute(&mut self, command: Command<'_>) -> Option<End> {
@@ -314,7 +338,7 @@ impl<'a> Connection<'a> {
             Command::Say(_) => {}
             Command::Quit(reason) => return Some(End::Quit(reason.map(str::to_string))),
             Command::Who => outbox.send(&self.registry.who(&member.key)),
-            Command::Rooms => outbox.send(&self.registry.rooms()),
+            Command::Rooms(filter) => outbox.send(&self.registry.rooms(filter)),
             Command::Help => {
                 for (usage, what) in HELP {
                     outbox.send_line(Notice::Help { usage, what });
@@ -324,27 +348,43 @@ impl<'a> Connection<'a> {
                 outbox.send_line(Refusal::ForgedAction);
             }
             Command::Me(action) => self.registry.act(&member.key, action),
-            Command::Msg { to, text } => {
-                if self.registry.whisper(&member.key, to, text).is_err() {
+            Command::Msg { to, text } => match self.registry.whisper(&member.key, to, text) {
+                // Read this sender more slowly rather than drop a recipient that is reading.
+                Ok(Some(laggard)) => laggard.pace(),
+                Ok(None) => {}
+                Err(_) => {
                     let name = Quoted::new(to);
                     outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
                 }
-            }
+            },
             Command::Nick(new_name) if new_name == member.name => {
                 outbox.send_borrowed(&Refusal::AlreadyCalled { name: new_name }.into());
             }
             Command::Nick(new_name) => match self.registry.rename(&member.key, new_name) {
                 Ok(new_key) => {
-                    log::info!("{} renamed {} to {new_name}", self.peer, member.name);
+                    if log::log_enabled!(log::Level::Info)
+                        && self.shared.log_limit.allow(self.peer.ip())
+                    {
+                        log::info!("{} renamed {} to {new_name}", self.peer, member.name);
+                    }
                     member.key = new_key;
                     member.name = new_name.to_string();
                 }
                 Err(err) => outbox.send_borrowed(&name_refused(new_name, err)),
             },
             Command::Join(room) => match self.registry.move_to(&member.key, room) {
-                Ok(()) => {}
+                Ok(()) => {
+                    if log::log_enabled!(log::Level::Info)
+                        && self.shared.log_limit.allow(self.peer.ip())
+                    {
+                        log::info!("{} {} moved to {room}", self.peer, member.name);
+                    }
+                }
                 Err(MoveError::AlreadyThere) => {
                     outbox.send_borrowed(&Refusal::AlreadyInRoom { room }.into());
+                }
+                Err(MoveError::TooManyRooms(max)) => {
+                    outbox.send_line(Refusal::TooManyRooms { max });
                 }
                 Err(MoveError::InvalidRoom(reason)) => {
                     let room = Quoted::new(room);

@@ -1,4 +1,5 @@
-//! Per-client flood control: a token bucket deciding how fast the server reads a client.
+//! Flood control: a token bucket deciding how fast the server reads a client (or all the
+//! clients of one address), and how often an address may connect.
 
 use std::time::{Duration, Instant};
 
@@ -13,15 +14,21 @@ pub struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// A full bucket of `burst` lines refilling at `per_second`; `None` if either is 0,
-    /// which turns flood control off.
-    pub fn new(burst: u32, per_second: u32, now: Instant) -> Option<TokenBucket> {
-        (burst > 0 && per_second > 0).then(|| TokenBucket {
+    /// A full bucket of `burst` tokens refilling at `per_second`; `None` if either is 0,
+    /// which turns the limit off.
+    pub fn new(burst: u32, per_second: f64, now: Instant) -> Option<TokenBucket> {
+        (burst > 0 && per_second > 0.0).then(|| TokenBucket {
             burst: f64::from(burst),
-            per_second: f64::from(per_second),
+            per_second,
             tokens: f64::from(burst),
             refilled_at: now,
         })
+    }
+
+    /// Whether the bucket is full again (nothing of its past use is left to remember).
+    pub fn is_full(&mut self, now: Instant) -> bool {
+        let _ = self.check(now);
+        self.tokens >= self.burst
     }
 
     /// `Ok` if a line may be handled now, otherwise how long until one may.
@@ -53,7 +60,7 @@ mod tests {
     #[test]
     fn burst_then_steady_rate() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(3, 10, start).expect("enabled");
+        let mut bucket = TokenBucket::new(3, 10.0, start).expect("enabled");
         for _ in 0..3 {
             assert_eq!(bucket.check(start), Ok(()));
             bucket.take();
@@ -69,7 +76,7 @@ mod tests {
     #[test]
     fn refill_never_exceeds_burst() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(2, 10, start).expect("enabled");
+        let mut bucket = TokenBucket::new(2, 10.0, start).expect("enabled");
         let much_later = start + Duration::from_secs(3600);
         for _ in 0..2 {
             assert_eq!(bucket.check(much_later), Ok(()));
@@ -80,7 +87,7 @@ mod tests {
 
     #[test]
     fn zero_turns_it_off() {
-        assert!(TokenBucket::new(0, 10, Instant::now()).is_none());
-        assert!(TokenBucket::new(20, 0, Instant::now()).is_none());
+        assert!(TokenBucket::new(0, 10.0, Instant::now()).is_none());
+        assert!(TokenBucket::new(20, 0.0, Instant::now()).is_none());
     }
 }

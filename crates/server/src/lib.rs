@@ -6,7 +6,10 @@
 //! - [`config`]: the limits ([`Config`]) and their validation.
 //! - `server`: the listening socket, the accept loop and shutdown ([`Server`]).
 //! - `connection`: one client's thread: handshake and commands.
-//! - `flood`: the per-client token bucket.
+//! - `flood`: the token bucket behind flood control and connection rates.
+//! - `address`: limits per client address, and the flood allowance its connections share.
+//! - `capacity`: how many clients the kernel's limits allow this process.
+//! - `log_limit`: keeping the log's volume bounded whatever clients do.
 //! - `registry`: who is connected, in which room; every room event goes through it.
 //! - [`event`]: room events, numbered and timed, and the [`EventSink`] seam.
 //! - [`directory`]: name claims and room membership across instances.
@@ -16,17 +19,22 @@
 //!
 //! `docs/architecture.md` follows one chat line through these.
 
+mod address;
+mod capacity;
 pub mod config;
 mod connection;
 pub mod directory;
 pub mod event;
 mod flood;
+mod log_limit;
 mod queue;
 mod registry;
 mod server;
 pub mod transport;
 mod writer;
 
+pub use address::parse_exempt;
+pub use ipnet::IpNet;
 pub use config::Config;
 pub use event::{EventKind, EventSink, RoomEvent};
 pub use server::{Server, ShutdownHandle, raise_fd_limit};

@@ -7,11 +7,15 @@
 //! grows past its limit is too slow and gets disconnected (an IRC server's "SendQ
 //! exceeded").
 //!
-//! A client that is reading, just more slowly than the room talks, is not dropped for a
-//! burst: a sender whose chat takes it past half its limit waits ([`Outbox::pace`]) until it
-//! has drained to a quarter, so TCP pushes back on the sender instead. A client whose socket
-//! has been full for [`STALL_LIMIT`] has stopped reading and is never waited for, so it
-//! can't hold anyone up.
+//! A client that keeps reading is never dropped: a sender whose lines take it past half its
+//! limit waits ([`Outbox::pace`]) until it has drained to a quarter, so TCP pushes back on
+//! the sender instead, and a reading client's queue may go past its limit by the one batch
+//! each of its senders adds before it waits. Only a client that reads less than
+//! `--min-read-rate` bytes in a second ([`RATE_WINDOW`]) is dropped when its queue is full.
+//! A client whose socket has been full for [`STALL_LIMIT`] is taken to have stopped reading
+//! and is not waited for while its queue has room, so it can't hold anyone up; whether it is
+//! dropped is decided by the rate alone, so a reader that is only waiting for a CPU is never
+//! mistaken for one that stopped.
 
 use std::collections::VecDeque;
 use std::net::Shutdown;
@@ -49,6 +53,61 @@ fn backlog_cost(chunk: &Chunk) -> usize {
 /// `UNSENT_LOW_WATER_BYTES` in `transport`), so a client that reads, however slowly, makes
 /// room every few milliseconds.
 pub const STALL_LIMIT: Duration = Duration::from_millis(20);
+
+/// How far back the read rate of a client is measured, when its queue is full, to decide
+/// whether it is too slow. Long against the time a busy machine keeps a reader off the CPU,
+/// short against how long the senders of a client that stopped reading are held up (at
+/// most this long, once).
+pub const RATE_WINDOW: Duration = Duration::from_secs(1);
+
+/// The rate window is kept in this many slots.
+const RATE_SLOTS: usize = 4;
+
+/// How often a sender waiting for a client over its limit looks at the client's rate again.
+const RATE_RECHECK: Duration = Duration::from_millis(50);
+
+/// Bytes a client's socket took over the last [`RATE_WINDOW`], in slots.
+#[derive(Debug)]
+struct RecentBytes {
+    epoch: Instant,
+    /// (slot number since `epoch`, bytes taken in it).
+    slots: [(u64, usize); RATE_SLOTS],
+}
+
+impl RecentBytes {
+    fn new(now: Instant) -> RecentBytes {
+        RecentBytes {
+            epoch: now,
+            slots: [(0, 0); RATE_SLOTS],
+        }
+    }
+
+    fn slot(&self, now: Instant) -> u64 {
+        let slot_length = RATE_WINDOW.as_nanos() / RATE_SLOTS as u128;
+        let slot = now.saturating_duration_since(self.epoch).as_nanos() / slot_length;
+        u64::try_from(slot).unwrap_or(u64::MAX)
+    }
+
+    fn record(&mut self, now: Instant, bytes: usize) {
+        let slot = self.slot(now);
+        // RATE_SLOTS is tiny, so the remainder fits in usize.
+        let entry = &mut self.slots[(slot % RATE_SLOTS as u64) as usize];
+        if entry.0 != slot {
+            *entry = (slot, 0);
+        }
+        entry.1 += bytes;
+    }
+
+    /// Bytes taken in the current slot and the ones before it that are within the window.
+    fn in_window(&self, now: Instant) -> usize {
+        let slot = self.slot(now);
+        self.slots
+            .iter()
+            .filter(|(number, _)| number + RATE_SLOTS as u64 > slot)
+            .map(|(_, bytes)| bytes)
+            .sum()
+    }
+}
 
 /// Why an outbox stopped delivering.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +151,15 @@ pub(crate) struct State {
     pub(crate) stalled: bool,
     /// Senders waiting in [`Outbox::pace`].
     pub(crate) pacers: usize,
+    /// What the socket took lately, for the read rate.
+    taken: RecentBytes,
+}
+
+impl State {
+    /// Notes bytes the socket took.
+    pub(crate) fn record_taken(&mut self, now: Instant, bytes: usize) {
+        self.taken.record(now, bytes);
+    }
 }
 
 /// One client's outgoing side: its transport and the bounded queue of lines waiting for it.
@@ -104,6 +172,8 @@ pub struct Outbox {
     pub(crate) id: usize,
     transport: Transport,
     max_backlog: usize,
+    /// Bytes per [`RATE_WINDOW`] a client must read to be kept when its queue is full.
+    min_read_rate: usize,
     pub(crate) state: Mutex<State>,
     /// Signalled when delivery ends (everything written and FIN sent, or aborted), and when
     /// bytes are written while senders wait in [`pace`](Self::pace).
@@ -115,13 +185,14 @@ impl Outbox {
     pub(crate) fn new(
         id: usize,
         transport: Transport,
-        max_backlog: usize,
+        limits: QueueLimits,
         writer: Arc<Writer>,
     ) -> Outbox {
         Outbox {
             id,
             transport,
-            max_backlog,
+            max_backlog: limits.max_backlog,
+            min_read_rate: limits.min_read_rate.max(1),
             state: Mutex::new(State {
                 queue: VecDeque::new(),
                 front_written: 0,
@@ -131,6 +202,7 @@ impl Outbox {
                 full_since: None,
                 stalled: false,
                 pacers: 0,
+                taken: RecentBytes::new(Instant::now()),
             }),
             changed: Condvar::new(),
             writer,
@@ -159,28 +231,43 @@ impl Outbox {
         self.send(&line_chunk(line));
     }
 
-    /// Waits while this client's backlog is above a quarter of its limit, unless it has
-    /// stopped reading or is closing. Called by a sender whose chat took this client past
-    /// half its limit, so that the sender is read more slowly instead of this client being
-    /// dropped.
+    /// Waits while this client's backlog is above a quarter of its limit, unless it is
+    /// closing, or it has stopped reading and its queue has room. Called by a sender whose
+    /// lines took this client past half its limit, so that the sender is read more slowly
+    /// instead of this client being dropped. A client past its limit that reads less than
+    /// the minimum rate is dropped here.
     ///
     /// A client has stopped reading when its socket has been full for [`STALL_LIMIT`] and
     /// the kernel still says so; a writer thread that is merely late (the machine is busy)
-    /// doesn't count, so a reading client is never given up on for that.
-    pub fn pace(&self) {
+    /// doesn't count.
+    pub fn pace(self: &Arc<Self>) {
         let low_water = self.max_backlog / 4;
-        let caught_up = |state: &mut State| {
-            state.queued_bytes <= low_water || state.stage != Stage::Open || state.stalled
+        let max_backlog = self.max_backlog;
+        let caught_up = move |state: &mut State| {
+            state.queued_bytes <= low_water
+                || state.stage != Stage::Open
+                || (state.stalled && state.queued_bytes <= max_backlog)
         };
         let mut state = lock(&self.state);
         state.pacers += 1;
         loop {
-            // Wake when the socket would have been full for the limit, or bytes are written.
-            let check_at = state
-                .full_since
-                .map_or(Instant::now() + STALL_LIMIT, |since| {
-                    (since + STALL_LIMIT).max(Instant::now() + Duration::from_millis(1))
-                });
+            let now = Instant::now();
+            if caught_up(&mut state) {
+                break;
+            }
+            if state.queued_bytes > self.max_backlog && !self.keeps_up(&state, now) {
+                self.mark_aborted(&mut state, CloseReason::TooSlow);
+                drop(state);
+                schedule(vec![Arc::clone(self)]);
+                state = lock(&self.state);
+                break;
+            }
+            // Wake when the socket would have been full for the limit, when the rate is
+            // due another look, or when bytes are written.
+            let check_at = state.full_since.map_or(now + STALL_LIMIT, |since| {
+                (since + STALL_LIMIT).max(now + Duration::from_millis(1))
+            });
+            let check_at = check_at.min(now + RATE_RECHECK);
             let done;
             (state, done) = wait_until(&self.changed, state, Some(check_at), caught_up);
             if done {
@@ -188,17 +275,22 @@ impl Outbox {
             }
             if let Some(since) = state.full_since
                 && since.elapsed() >= STALL_LIMIT
+                && !state.stalled
             {
                 drop(state);
                 let full = !self.transport.is_writable();
                 state = lock(&self.state);
                 if full && state.full_since == Some(since) {
                     state.stalled = true;
-                    break;
                 }
             }
         }
         state.pacers -= 1;
+    }
+
+    /// Whether the client read at least the minimum rate over the last [`RATE_WINDOW`].
+    fn keeps_up(&self, state: &State, now: Instant) -> bool {
+        state.taken.in_window(now) >= self.min_read_rate
     }
 
     /// Sends what is queued, then closes the sending side (FIN). Lines queued after this
@@ -256,7 +348,9 @@ impl Outbox {
             return Enqueued::default();
         }
         let cost = backlog_cost(chunk);
-        if state.queued_bytes + cost > self.max_backlog {
+        // Past the limit, a client that still reads is kept (its sender will wait for it).
+        let over = state.queued_bytes + cost > self.max_backlog;
+        if over && !self.keeps_up(&state, Instant::now()) {
             return Enqueued {
                 needs_writer: self.mark_aborted(&mut state, CloseReason::TooSlow),
                 lagging: None,
@@ -264,7 +358,7 @@ impl Outbox {
         }
         state.queued_bytes += cost;
         state.queue.push_back(Arc::clone(chunk));
-        let lagging = state.queued_bytes > self.max_backlog / 2 && !state.stalled;
+        let lagging = state.queued_bytes > self.max_backlog / 2 && (over || !state.stalled);
         Enqueued {
             needs_writer: !std::mem::replace(&mut state.scheduled, true),
             lagging: lagging.then_some(state.queued_bytes),
@@ -289,6 +383,16 @@ impl Outbox {
         self.changed.notify_all();
         true
     }
+}
+
+/// How much one client's queue may hold, and how fast it must read to be kept when full.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Unsent bytes (plus per-chunk overhead) beyond which a client that doesn't keep up is
+    /// dropped.
+    pub max_backlog: usize,
+    /// Bytes per second a client must read to be kept when its queue is full.
+    pub min_read_rate: usize,
 }
 
 /// What queuing a chunk left to do.

@@ -46,6 +46,8 @@ pub enum MoveError {
     InvalidRoom(NameError),
     /// The user is already there.
     AlreadyThere,
+    /// The room would be new, and there are as many rooms as allowed.
+    TooManyRooms(usize),
 }
 
 impl fmt::Display for MoveError {
@@ -53,6 +55,7 @@ impl fmt::Display for MoveError {
         match self {
             MoveError::InvalidRoom(err) => write!(f, "invalid room name: {err}"),
             MoveError::AlreadyThere => write!(f, "already in that room"),
+            MoveError::TooManyRooms(max) => write!(f, "too many rooms (max {max})"),
         }
     }
 }
@@ -107,11 +110,16 @@ impl Room {
     }
 }
 
+/// How many rooms `/rooms` spells out before it says `(+N more)`, so that a server with
+/// thousands of rooms doesn't answer a 7-byte command with hundreds of kilobytes.
+pub const MAX_LISTED_ROOMS: usize = 100;
+
 #[derive(Debug)]
 struct State {
     users: HashMap<String, User>,
     rooms: BTreeMap<String, Room>,
     announce_limit: usize,
+    max_rooms: usize,
 }
 
 /// What one critical section did: lines queued for the writers, events for the sinks.
@@ -132,10 +140,10 @@ pub struct Registry {
 impl Registry {
     /// An empty registry with `#lobby`. Joins, leaves and quits are announced only in rooms
     /// of at most `announce_limit` members (0 = always), so a room of thousands is not
-    /// flooded with presence notices. Names are claimed from `directory`; every room event
-    /// goes to each of `sinks`.
+    /// flooded with presence notices; at most `max_rooms` rooms exist at once. Names are
+    /// claimed from `directory`; every room event goes to each of `sinks`.
     pub fn new(
-        announce_limit: usize,
+        (announce_limit, max_rooms): (usize, usize),
         directory: Arc<dyn Directory>,
         sinks: Vec<Arc<dyn EventSink>>,
     ) -> Registry {
@@ -146,6 +154,7 @@ impl Registry {
                 users: HashMap::new(),
                 rooms,
                 announce_limit,
+                max_rooms,
             })),
             directory,
             sinks: sinks.into(),
@@ -287,11 +296,17 @@ impl Registry {
     }
 
     /// A private message, delivered to its target and, as confirmation, to its sender
-    /// (once, if they are the same).
+    /// (once, if they are the same). Returns the target if the sender should
+    /// [`pace`](Outbox::pace) itself to it.
     ///
     /// # Errors
     /// If nobody has the name `to`.
-    pub fn whisper(&self, key: &str, to: &str, text: &str) -> Result<(), NoSuchUser> {
+    pub fn whisper(
+        &self,
+        key: &str,
+        to: &str,
+        text: &str,
+    ) -> Result<Option<Arc<Outbox>>, NoSuchUser> {
         self.with_state(|state, change| {
             let sender = state.users.get(key).ok_or(NoSuchUser)?;
             let target = state.users.get(&name_key(to)).ok_or(NoSuchUser)?;
@@ -301,10 +316,11 @@ impl Registry {
                 text,
             });
             change.delivery.push(&target.outbox, &line);
+            let laggard = change.delivery.take_laggard();
             if !Arc::ptr_eq(&sender.outbox, &target.outbox) {
                 change.delivery.push(&sender.outbox, &line);
             }
-            Ok(())
+            Ok(laggard)
         })
     }
 
@@ -362,6 +378,14 @@ impl Registry {
             if user.room == room_key {
                 return Err(MoveError::AlreadyThere);
             }
+            // Leaving an emptied room frees its place for the new one.
+            let frees_one = state.rooms.get(&user.room).is_some_and(|old| old.members.len() == 1)
+                && user.room != name_key(LOBBY);
+            if !state.rooms.contains_key(&room_key)
+                && state.rooms.len() >= state.max_rooms + usize::from(frees_one)
+            {
+                return Err(MoveError::TooManyRooms(state.max_rooms));
+            }
             let (name, old_key) = (Arc::clone(&user.name), user.room.clone());
             let outbox = Arc::clone(&user.outbox);
             let announce = state.announces(&old_key);
@@ -401,25 +425,34 @@ impl Registry {
         })
     }
 
-    /// `* rooms: #a (N), #b (M)`.
-    pub fn rooms(&self) -> Chunk {
+    /// `* rooms: #a (N), #b (M)`: the rooms whose name contains `filter` (ignoring case),
+    /// at most [`MAX_LISTED_ROOMS`], then `(+N more)`.
+    pub fn rooms(&self, filter: Option<&str>) -> Chunk {
+        let filter = filter.map(|filter| filter.to_lowercase());
+        let wanted = |key: &str| filter.as_ref().is_none_or(|filter| key.contains(filter));
         let mut rooms: BTreeMap<String, (String, usize)> = self
             .directory
             .remote_rooms()
             .into_iter()
             .map(|(room, count)| (name_key(&room), (room, count)))
+            .filter(|(key, _)| wanted(key))
             .collect();
         for (key, room) in &lock(&self.state).rooms {
+            if !wanted(&room.name.to_lowercase()) {
+                continue;
+            }
             let entry = rooms
                 .entry(key.clone())
                 .or_insert_with(|| (room.name.to_string(), 0));
             entry.1 += room.members.len();
         }
-        let list = rooms
+        let listed = rooms
             .values()
+            .take(MAX_LISTED_ROOMS)
             .map(|(room, count)| (room.as_str(), *count))
             .collect();
-        line_chunk(&Notice::Rooms(list).into())
+        let more = rooms.len().saturating_sub(MAX_LISTED_ROOMS);
+        line_chunk(&Notice::Rooms { rooms: listed, more }.into())
     }
 
     /// How many users of this instance have joined.
@@ -550,6 +583,7 @@ mod tests {
 
     use super::*;
     use crate::directory::LocalDirectory;
+    use crate::queue::QueueLimits;
     use crate::transport::Transport;
     use crate::writer::Writers;
 
@@ -566,14 +600,18 @@ mod tests {
     fn outbox(writers: &Writers, listener: &TcpListener) -> (Arc<Outbox>, TcpStream) {
         let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (stream, _) = listener.accept().expect("accept");
-        (writers.outbox(Transport::plain(stream), 1 << 20), client)
+        let limits = QueueLimits {
+            max_backlog: 1 << 20,
+            min_read_rate: 1 << 14,
+        };
+        (writers.outbox(Transport::plain(stream), limits), client)
     }
 
     #[test]
     fn room_events_are_numbered_in_order_and_reach_the_sinks() {
         let recorder = Arc::new(Recorder::default());
         let sink: Arc<dyn EventSink> = recorder.clone();
-        let registry = Registry::new(100, Arc::new(LocalDirectory::default()), vec![sink]);
+        let registry = Registry::new((100, 10), Arc::new(LocalDirectory::default()), vec![sink]);
         let writers = Writers::start(1).expect("writers");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (alice, _a) = outbox(&writers, &listener);
@@ -609,7 +647,7 @@ mod tests {
 
     #[test]
     fn a_name_is_free_again_once_its_user_leaves_or_renames() {
-        let registry = Registry::new(100, Arc::new(LocalDirectory::default()), Vec::new());
+        let registry = Registry::new((100, 10), Arc::new(LocalDirectory::default()), Vec::new());
         let writers = Writers::start(1).expect("writers");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (first, _a) = outbox(&writers, &listener);
@@ -625,7 +663,7 @@ mod tests {
 
     #[test]
     fn a_lock_poisoned_by_a_panic_is_recovered() {
-        let registry = Registry::new(100, Arc::new(LocalDirectory::default()), Vec::new());
+        let registry = Registry::new((100, 10), Arc::new(LocalDirectory::default()), Vec::new());
         let poisoner = registry.clone();
         let panicked = thread::spawn(move || {
             poisoner.with_state(|_, _| panic!("panic while holding the registry lock"))
@@ -638,7 +676,7 @@ mod tests {
         let writers = Writers::start(1).expect("writers");
         let (alice, _client) = outbox(&writers, &listener);
         assert_eq!(registry.join("alice", &alice), Ok("alice".to_string()));
-        assert_eq!(&*registry.rooms(), b"* rooms: #lobby (1)\n");
+        assert_eq!(&*registry.rooms(None), b"* rooms: #lobby (1)\n");
         registry.leave("alice", &Farewell::Silent);
         assert!(registry.is_empty());
         writers.stop();

@@ -15,9 +15,12 @@ use chat_sync::{lock, wait_until};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::address::{Addresses, TooMany};
+use crate::capacity;
 use crate::config::Config;
 use crate::connection;
 use crate::directory::LocalDirectory;
+use crate::log_limit::LogLimit;
 use crate::queue::Outbox;
 use crate::registry::Registry;
 use crate::transport::Transport;
@@ -30,6 +33,9 @@ const LISTEN_BACKLOG: i32 = 65_535;
 /// Stack reserved for each connection thread. Only the pages actually touched count toward
 /// memory (a few KiB for a connection), but a panic printing a backtrace needs room.
 const CONNECTION_STACK_BYTES: usize = 256 * 1024;
+
+/// How often the accept loop wakes up without a connection, to write the log summaries.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(1);
 
 /// Pause after a failed `accept` (out of file descriptors, say) before trying again.
 const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
@@ -82,14 +88,26 @@ impl Connections {
     }
 }
 
+/// What the accept loop and every connection thread share.
 #[derive(Debug)]
-struct Shared {
-    config: Config,
-    registry: Registry,
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    pub(crate) registry: Registry,
     writers: Writers,
     connections: Connections,
+    /// Connections served at once: `--max-clients`, or less if the system can't take it.
+    max_clients: usize,
+    addresses: Arc<Addresses>,
+    pub(crate) log_limit: LogLimit,
     stopping: AtomicBool,
     waker: Waker,
+}
+
+impl Shared {
+    /// Whether the server is shutting down.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
 }
 
 /// A connection's place in [`Connections`], given up when its thread ends, however it ends.
@@ -157,8 +175,26 @@ impl Server {
             Interest::READABLE,
         )?;
         let directory = Arc::new(LocalDirectory::default());
+        let capacity = capacity::measure(CONNECTION_STACK_BYTES);
+        if config.max_clients > capacity.clients {
+            log::warn!(
+                "--max-clients {} is more than this system can serve: about {} clients, \
+                 limited by {}; connections beyond {} are told the server is full",
+                config.max_clients,
+                capacity.clients,
+                capacity.bound,
+                capacity.clients
+            );
+        }
         let shared = Arc::new(Shared {
-            registry: Registry::new(config.announce_limit, directory, Vec::new()),
+            max_clients: config.max_clients.min(capacity.clients),
+            addresses: Arc::new(Addresses::new(config.address_limits())),
+            log_limit: LogLimit::default(),
+            registry: Registry::new(
+                (config.announce_limit, config.max_rooms),
+                directory,
+                Vec::new(),
+            ),
             writers: Writers::start(config.writer_thread_count())?,
             connections: Connections::default(),
             stopping: AtomicBool::new(false),
@@ -200,19 +236,20 @@ impl Server {
     fn accept_until_shutdown(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(16);
         while !self.stopping() {
-            if let Err(err) = self.poll.poll(&mut events, None) {
+            if let Err(err) = self.poll.poll(&mut events, Some(HOUSEKEEPING_EVERY)) {
                 if err.kind() == io::ErrorKind::Interrupted {
                     continue;
                 }
                 return Err(err);
             }
             self.accept_pending();
+            self.shared.log_limit.flush();
         }
         Ok(())
     }
 
     fn stopping(&self) -> bool {
-        self.shared.stopping.load(Ordering::SeqCst)
+        self.shared.stopping()
     }
 
     /// Accepts until the listen queue is empty (the listener is edge-triggered).
@@ -233,39 +270,43 @@ impl Server {
     }
 
     /// Gives a new connection its outbox and its thread, or turns it away if the server
-    /// is full.
+    /// is full or its address has too many connections.
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
-        let config = &self.shared.config;
-        if self.shared.connections.len() >= config.max_clients {
-            log::warn!(
-                "{peer} refused: server full ({} clients)",
-                config.max_clients
-            );
-            refuse(stream, &Refusal::ServerFull.into());
+        let shared = &self.shared;
+        let logs = shared.log_limit.allow(peer.ip());
+        if shared.connections.len() >= shared.max_clients {
+            if logs {
+                log::warn!("{peer} refused: server full ({} clients)", shared.max_clients);
+            }
+            refuse(&stream, &Refusal::ServerFull.into());
             return;
         }
+        let ticket = match shared.addresses.admit(peer.ip(), Instant::now()) {
+            Ok(ticket) => ticket,
+            Err(TooMany) => {
+                if logs {
+                    log::warn!("{peer} refused: too many connections from this address");
+                }
+                refuse(&stream, &Refusal::TooManyConnections.into());
+                return;
+            }
+        };
         let transport = Transport::plain(stream);
-        let outbox = self
-            .shared
-            .writers
-            .outbox(transport, config.max_backlog_bytes);
+        let outbox = shared.writers.outbox(transport, shared.config.queue_limits());
         // Made before the thread so that if the thread can't start, dropping the closure
         // still removes the connection.
         let tracked = Tracked {
-            shared: Arc::clone(&self.shared),
-            id: self.shared.connections.add(&outbox),
+            shared: Arc::clone(shared),
+            id: shared.connections.add(&outbox),
         };
+        let thread_outbox = Arc::clone(&outbox);
         let spawned = thread::Builder::new()
             .name(format!("client-{peer}"))
             .stack_size(CONNECTION_STACK_BYTES)
-            .spawn(move || {
-                let shared = &tracked.shared;
-                connection::run(&shared.config, &shared.registry, outbox, peer, || {
-                    shared.stopping.load(Ordering::SeqCst)
-                });
-            });
+            .spawn(move || connection::run(&tracked.shared, thread_outbox, peer, ticket));
         if let Err(err) = spawned {
-            log::error!("{peer} dropped: failed to start its thread: {err}");
+            log::error!("{peer} refused: failed to start its thread: {err}");
+            refuse(outbox.transport().socket(), &Refusal::ServerFull.into());
         }
     }
 
@@ -293,13 +334,13 @@ impl Server {
 /// Sends one error line to a connection that won't be served, then closes it. What the
 /// client already sent is read first, so the close is a clean FIN and not a reset that
 /// could destroy the error line before the client reads it.
-fn refuse(stream: TcpStream, line: &ServerLine<'_>) {
+fn refuse(stream: &TcpStream, line: &ServerLine<'_>) {
     let _ = stream.set_nonblocking(true);
-    let _ = (&stream).write_all(format!("{line}\n").as_bytes());
+    let _ = (&*stream).write_all(format!("{line}\n").as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     let mut sink = [0u8; 1024];
     for _ in 0..64 {
-        if !matches!((&stream).read(&mut sink), Ok(n) if n > 0) {
+        if !matches!((&*stream).read(&mut sink), Ok(n) if n > 0) {
             break;
         }
     }

@@ -18,7 +18,7 @@ use chat_sync::lock;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::queue::{Chunk, CloseReason, Outbox, Stage, State};
+use crate::queue::{Chunk, CloseReason, Outbox, QueueLimits, Stage, State};
 use crate::transport::{Sent, Transport};
 
 /// The largest queue (in chunks) kept for reuse; a queue that grew bigger for a slow
@@ -123,12 +123,12 @@ impl Writers {
         })
     }
 
-    /// Gives a client's transport an outbox holding at most `max_backlog` unsent bytes.
-    pub fn outbox(&self, transport: Transport, max_backlog: usize) -> Arc<Outbox> {
+    /// Gives a client's transport an outbox with the given limits.
+    pub fn outbox(&self, transport: Transport, limits: QueueLimits) -> Arc<Outbox> {
         let index = self.next_writer.fetch_add(1, Ordering::Relaxed) % self.writers.len();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let writer = Arc::clone(&self.writers[index]);
-        Arc::new(Outbox::new(id, transport, max_backlog, writer))
+        Arc::new(Outbox::new(id, transport, limits, writer))
     }
 
     /// Stops the writer threads once they have handed over what is already scheduled, and
@@ -226,6 +226,7 @@ impl WriterLoop {
         state.queued_bytes -= cleared;
         state.front_written = offset;
         if cleared > 0 {
+            state.record_taken(Instant::now(), cleared);
             state.full_since = None;
             state.stalled = false;
             if state.pacers > 0 {
@@ -343,6 +344,13 @@ mod tests {
 
     use super::*;
 
+    fn limits(max_backlog: usize) -> QueueLimits {
+        QueueLimits {
+            max_backlog,
+            min_read_rate: 16 * 1024,
+        }
+    }
+
     fn connected_pair() -> (TcpStream, TcpStream) {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
@@ -354,7 +362,7 @@ mod tests {
     fn a_full_socket_is_parked_and_drained_once_the_client_reads() {
         let writers = Writers::start(1).expect("writers");
         let (server, mut client) = connected_pair();
-        let outbox = writers.outbox(Transport::plain(server), 64 * 1024 * 1024);
+        let outbox = writers.outbox(Transport::plain(server), limits(64 * 1024 * 1024));
         let line = format!("bob: {}", "x".repeat(1000));
         let lines = 4000;
         for _ in 0..lines {
@@ -376,7 +384,7 @@ mod tests {
     fn going_past_the_backlog_drops_the_client_and_closes_its_socket() {
         let writers = Writers::start(1).expect("writers");
         let (server, mut client) = connected_pair();
-        let outbox = writers.outbox(Transport::plain(server), 64 * 1024);
+        let outbox = writers.outbox(Transport::plain(server), limits(64 * 1024));
         let line = format!("bob: {}", "y".repeat(1000));
         for _ in 0..2000 {
             outbox.send_borrowed(&ServerLine::parse(&line));
