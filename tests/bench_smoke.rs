@@ -4,27 +4,31 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Output};
+use std::process::Command;
+use std::time::Duration;
 
 use chat_server::Config;
-use common::{start_server, start_server_with, test_config};
+use common::{Exit, Process, start_server, start_server_with, test_config};
+
+/// How long a run may take: its own `--timeout`, and some.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// A finished `chat-bench --json` run.
 struct Run {
     json: String,
-    output: Output,
+    exit: Exit,
 }
 
 impl Run {
     /// Runs `chat-bench --json` against `addr`; the run must succeed.
     fn new(addr: SocketAddr, args: &[&str]) -> Run {
-        let output = bench(addr, args);
+        let exit = bench(addr, args);
         let run = Run {
-            json: String::from_utf8_lossy(&output.stdout).trim().to_string(),
-            output,
+            json: exit.stdout.join("\n").trim().to_string(),
+            exit,
         };
         assert!(
-            run.output.status.success(),
+            run.exit.status.success(),
             "chat-bench {args:?} failed\n{}",
             run.describe()
         );
@@ -32,12 +36,7 @@ impl Run {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "status: {}\nstdout: {}\nstderr: {}",
-            self.output.status,
-            self.json,
-            String::from_utf8_lossy(&self.output.stderr)
-        )
+        format!("{:?}", self.exit)
     }
 
     /// The raw text of a field's value in the flat JSON object.
@@ -83,13 +82,14 @@ impl Run {
     }
 }
 
-fn bench(addr: SocketAddr, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chat-bench"))
-        .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
-        .args(["--json", "--quiet", "--timeout", "20"])
-        .args(args)
-        .output()
-        .expect("run chat-bench")
+fn bench(addr: SocketAddr, args: &[&str]) -> Exit {
+    Process::run(
+        Command::new(env!("CARGO_BIN_EXE_chat-bench"))
+            .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
+            .args(["--json", "--quiet", "--timeout", "20"])
+            .args(args),
+        RUN_LIMIT,
+    )
 }
 
 #[test]
@@ -197,22 +197,21 @@ fn unreachable_server_fails_with_one_line() {
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("free port");
-    let output = bench(addr, &["fanout", "-n", "3", "-s", "1", "-m", "1"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "stderr: {stderr}");
-    assert!(output.stdout.is_empty(), "stdout: {:?}", output.stdout);
+    let exit = bench(addr, &["fanout", "-n", "3", "-s", "1", "-m", "1"]);
+    assert!(!exit.status.success(), "{exit:?}");
+    assert!(exit.stdout.is_empty(), "{exit:?}");
     assert!(
-        stderr.starts_with("chat-bench: only 0 of 3 clients joined (3 refused"),
-        "stderr: {stderr}"
+        exit.stderr
+            .starts_with("chat-bench: only 0 of 3 clients joined (3 refused"),
+        "{exit:?}"
     );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
+    assert_eq!(exit.stderr.trim_end().lines().count(), 1, "{exit:?}");
 }
 
 #[test]
 fn invalid_names_are_rejected_before_connecting() {
     let server = start_server();
-    let output = bench(server.addr, &["--name-prefix", "a b", "connect", "-n", "2"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "stderr: {stderr}");
-    assert!(stderr.contains("are not valid names"), "stderr: {stderr}");
+    let exit = bench(server.addr, &["--name-prefix", "a b", "connect", "-n", "2"]);
+    assert!(!exit.status.success(), "{exit:?}");
+    assert!(exit.stderr.contains("are not valid names"), "{exit:?}");
 }

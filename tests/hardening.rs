@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use chat_server::Config;
 use common::{
-    ServerProcess, TIMEOUT, TestClient, eventually, fd_count, proc_status, start_server,
-    start_server_with, test_config,
+    Lines, Process, ServerProcess, TIMEOUT, TestClient, eventually, fd_count, proc_status,
+    start_server, start_server_with, test_config,
 };
 
 /// Sends chat lines from `sender` until `watcher` sees `notice`, checking that `watcher`
@@ -166,7 +166,8 @@ fn many_stuck_readers_keep_server_memory_bounded() {
     );
     drop(stuck);
     server.signal(rustix::process::Signal::TERM);
-    assert!(server.wait_exit(TIMEOUT).success());
+    let exit = server.wait_exit(TIMEOUT);
+    assert!(exit.status.success(), "{exit:?}");
 }
 
 #[test]
@@ -534,18 +535,15 @@ fn limits_that_cannot_work_are_refused_at_start() {
             "chat-server: invalid limits: max clients must be at least 1",
         ),
     ] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args(["--port", "0"])
-            .args(flags)
-            .output()
-            .expect("run chat-server");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{flags:?} accepted");
-        assert!(output.stdout.is_empty(), "{flags:?}: printed a ready line");
-        assert!(
-            stderr.starts_with(message),
-            "{flags:?}: stderr was {stderr:?}"
+        let exit = Process::run(
+            std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+                .args(["--port", "0"])
+                .args(flags),
+            TIMEOUT,
         );
+        assert!(!exit.status.success(), "{flags:?} accepted: {exit:?}");
+        assert!(exit.stdout.is_empty(), "{flags:?}: printed a ready line");
+        assert!(exit.stderr.starts_with(message), "{flags:?}: {exit:?}");
     }
 }
 
@@ -569,15 +567,14 @@ fn shutdown_on(signal: rustix::process::Signal) {
     alice.expect_closed();
     pending.expect("* server shutting down");
     pending.expect_closed();
-    let status = server.wait_exit(Duration::from_secs(2));
+    let exit = server.wait_exit(Duration::from_secs(2));
     let took = started.elapsed();
     eprintln!("shutdown on {signal:?} took {took:?}");
-    assert!(status.success(), "exit status {status:?}");
+    assert!(exit.status.success(), "{exit:?}");
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
-    assert_eq!(
-        server.rest_of_stdout(),
-        "",
-        "nothing but the ready line on stdout"
+    assert!(
+        exit.stdout.is_empty(),
+        "nothing but the ready line on stdout: {exit:?}"
     );
     drop(stuck);
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestClient, start_server};
+use common::{Lines, TestClient, start_server};
 
 #[test]
 fn newcomer_is_welcomed_and_announced() {
