@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use chat_server::Config;
 use common::{
-    Lines, Process, ServerProcess, TIMEOUT, TestClient, eventually, fd_count, proc_status,
-    start_server, start_server_with, test_config,
+    Lines, Process, ServerProcess, TIMEOUT, TestClient, eventually, fd_count, pair, proc_status,
+    room_of, start_server, start_server_with, test_config,
 };
 
 /// Sends chat lines from `sender` until `watcher` sees `notice`, checking that `watcher`
@@ -53,11 +53,7 @@ fn stuck_reader_is_dropped_as_too_slow_and_others_get_every_line_in_order() {
         max_backlog_bytes: 64 * 1024,
         ..test_config()
     });
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    let stuck = TestClient::join(server.addr, "stuck");
-    bob.expect("* stuck joined #lobby");
-    alice.wait_for("* stuck joined #lobby");
+    let [mut alice, mut bob, stuck] = room_of(server.addr, ["alice", "bob", "stuck"]);
 
     // stuck never reads again. Broadcasts keep flowing to bob meanwhile, and once stuck's
     // backlog passes the limit it is dropped.
@@ -89,9 +85,7 @@ fn slow_but_reading_client_slows_the_sender_instead_of_being_dropped() {
         max_backlog_bytes: 2 * 1024 * 1024,
         ..test_config()
     });
-    let mut sender = TestClient::join(server.addr, "sender");
-    let mut slow = TestClient::join(server.addr, "slow");
-    sender.expect("* slow joined #lobby");
+    let [mut sender, mut slow] = room_of(server.addr, ["sender", "slow"]);
     let padding = "p".repeat(200);
     // About 8 MiB, sent as fast as the server reads it: four times slow's backlog limit.
     let blast = {
@@ -173,9 +167,7 @@ fn many_stuck_readers_keep_server_memory_bounded() {
 #[test]
 fn too_long_line_is_refused_and_the_connection_stays_usable() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
 
     alice.send_raw(&[b'x'; 5000]);
     alice.send_raw(b"\nok\n");
@@ -195,9 +187,7 @@ fn too_long_line_is_refused_and_the_connection_stays_usable() {
 fn endless_line_never_makes_the_server_buffer_it() {
     let server = ServerProcess::start(&[]);
     let pid = server.pid();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     let rss_before = proc_status(pid, "VmRSS");
 
     let megabyte = vec![b'z'; 1 << 20];
@@ -295,11 +285,7 @@ fn flooding_client_is_slowed_down_without_losing_lines_or_delaying_others() {
         flood_rate: 20,
         ..Config::default()
     });
-    let mut flooder = TestClient::join(server.addr, "flooder");
-    let mut bob = TestClient::join(server.addr, "bob");
-    let mut carol = TestClient::join(server.addr, "carol");
-    flooder.wait_for("* carol joined #lobby");
-    bob.expect("* carol joined #lobby");
+    let [mut flooder, mut bob, mut carol] = room_of(server.addr, ["flooder", "bob", "carol"]);
 
     let started = Instant::now();
     let flood: String = (0..45).map(|i| format!("flood {i}\n")).collect();
@@ -550,10 +536,8 @@ fn limits_that_cannot_work_are_refused_at_start() {
 fn shutdown_on(signal: rustix::process::Signal) {
     let mut server =
         ServerProcess::start(&["--max-backlog-bytes", "100000000", "--flood-rate", "0"]);
-    let mut alice = TestClient::join(server.addr, "alice");
     let mut pending = TestClient::connect(server.addr);
-    let stuck = TestClient::join(server.addr, "stuck");
-    alice.expect("* stuck joined #lobby");
+    let [mut alice, stuck] = room_of(server.addr, ["alice", "stuck"]);
     // Fill stuck's buffers so it can't even be told.
     let block = "s".repeat(4000) + "\n";
     for _ in 0..4000 {
@@ -592,9 +576,7 @@ fn sigint_says_goodbye_to_everyone_and_exits_cleanly() {
 #[test]
 fn random_bytes_never_disturb_other_clients() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     let alphabet: &[u8] = b"\n\n\r/ /msg /join /nick #aZ\x00\x1b\x7f\xc3\xa9\xff\xe2\x82";
     for seed in 0..200u64 {
         let mut rng = fastrand::Rng::with_seed(seed);
