@@ -1,10 +1,10 @@
 //! Clients: a line client speaking the protocol as a bot or `nc` would, rooms of them
 //! already joined, and the real `chat-client` binary in pipe mode.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{Lines, Process, TIMEOUT};
 
@@ -145,6 +145,49 @@ impl Lines for TestClient {
     fn transcript(&self) -> String {
         format!("{} received: {:#?}", self.name, self.received)
     }
+}
+
+/// How the peer ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// A FIN: everything it sent arrived.
+    Eof,
+    /// A reset (`ECONNRESET`): what it had not yet sent is lost.
+    Reset,
+}
+
+/// Reads `stream` until the peer closes it, with an end of file or a reset, keeping every
+/// byte that arrived before (a reset discards only what was not yet sent). Panics, showing
+/// what arrived, if it is still open after [`TIMEOUT`] or a read fails any other way.
+pub fn drain_until_closed(stream: &TcpStream) -> (Vec<u8>, Closed) {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let failed = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break format!("still open after {TIMEOUT:?}");
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .expect("set read timeout");
+        match (&*stream).read(&mut chunk) {
+            Ok(0) => return (received, Closed::Eof),
+            Ok(read) => received.extend_from_slice(&chunk[..read]),
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => {
+                return (received, Closed::Reset);
+            }
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => break format!("read failed: {err} ({:?})", err.kind()),
+        }
+    };
+    let tail = &received[received.len().saturating_sub(300)..];
+    panic!(
+        "expected the peer to close the connection, but it is {failed}; {} bytes arrived \
+         before, ending {:?}",
+        received.len(),
+        String::from_utf8_lossy(tail)
+    );
 }
 
 /// alice and bob in the lobby, alice having seen bob join.
