@@ -6,7 +6,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{Lines, Process, TIMEOUT};
+use super::{Lines, Process, TIMEOUT, show_lines};
 
 /// A client speaking the line protocol, as a bot or `nc` would. Its reads and writes time
 /// out, so a server that stops answering fails the test instead of hanging it.
@@ -81,8 +81,14 @@ impl TestClient {
                 self.received.push(line.clone());
                 Some(line)
             }
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!(
+                    "no line from the server within {TIMEOUT:?}; {}",
+                    self.transcript()
+                )
+            }
             Err(err) => panic!(
-                "no line from the server within {TIMEOUT:?} ({err}); {}",
+                "reading from the server failed: {err}; {}",
                 self.transcript()
             ),
         }
@@ -143,7 +149,7 @@ impl Lines for TestClient {
     }
 
     fn transcript(&self) -> String {
-        format!("{} received: {:#?}", self.name, self.received)
+        format!("{} received: {}", self.name, show_lines(&self.received))
     }
 }
 

@@ -51,6 +51,15 @@ pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool 
     }
 }
 
+/// Lines for a failure message: all of them, or the count and the last few.
+pub fn show_lines(lines: &[String]) -> String {
+    const SHOWN: usize = 30;
+    match lines.len().checked_sub(SHOWN) {
+        None | Some(0) => format!("{lines:#?}"),
+        Some(skipped) => format!("{} lines, ending {:#?}", lines.len(), &lines[skipped..]),
+    }
+}
+
 /// A source of lines that keeps what it received, for failure messages: a client's
 /// socket, a program's stdout.
 pub trait Lines {

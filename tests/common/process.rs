@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
-use super::{Lines, TIMEOUT, eventually};
+use super::{Lines, TIMEOUT, eventually, show_lines};
 
 /// A running program; killed and reaped when dropped. Its stdin is a pipe, its stdout is
 /// read line by line, and its stderr is kept, so a failure can show everything it said.
@@ -200,12 +200,13 @@ impl Lines for Process {
     }
 
     fn transcript(&self) -> String {
+        let stderr: Vec<String> = self.stderr().lines().map(String::from).collect();
         format!(
-            "{} (pid {}) stdout so far: {:#?}; stderr so far:\n{}",
+            "{} (pid {}) stdout so far: {}; stderr so far: {}",
             self.name,
             self.pid(),
-            self.stdout,
-            self.stderr()
+            show_lines(&self.stdout),
+            show_lines(&stderr)
         )
     }
 }
