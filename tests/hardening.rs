@@ -5,6 +5,8 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -84,36 +86,63 @@ fn stuck_reader_is_dropped_as_too_slow_and_others_get_every_line_in_order() {
 #[test]
 fn slow_but_reading_client_slows_the_sender_instead_of_being_dropped() {
     const LINES: usize = 40_000;
+    const BACKLOG: usize = 2 * 1024 * 1024;
+    /// slow's socket receive buffer (the kernel doubles it), fixed so that what can wait
+    /// for slow outside the server's queue is known.
+    const SLOW_RECEIVE_BUFFER: usize = 64 * 1024;
     let server = start_server_with(Config {
-        max_backlog_bytes: 2 * 1024 * 1024,
+        max_backlog_bytes: BACKLOG,
         ..test_config()
     });
     let [mut sender, mut slow] = room_of(server.addr, ["sender", "slow"]);
+    rustix::net::sockopt::set_socket_recv_buffer_size(slow.stream(), SLOW_RECEIVE_BUFFER)
+        .expect("set slow's receive buffer");
+    let slow_has_read = Arc::new(AtomicUsize::new(0));
     let padding = "p".repeat(200);
     // About 8 MiB, sent as fast as the server reads it: four times slow's backlog limit.
     let blast = {
         let padding = padding.clone();
+        let slow_has_read = Arc::clone(&slow_has_read);
         thread::spawn(move || {
+            let started = Instant::now();
             for block in 0..LINES / 100 {
                 let lines: String = (block * 100..(block + 1) * 100)
                     .map(|i| format!("{i} {padding}\n"))
                     .collect();
                 sender.send_raw(lines.as_bytes());
             }
-            sender
+            // Answered only once the server has read and relayed every line before it.
+            assert_eq!(sender.sync(), "* #lobby (2): sender, slow");
+            let read_by_then = slow_has_read.load(Ordering::SeqCst);
+            (sender, read_by_then, started.elapsed())
         })
     };
     // slow keeps reading, but pauses now and then: slower than the sender, never stalled.
     for i in 0..LINES {
         let line = slow.line();
         assert_eq!(line, format!("sender: {i} {padding}"), "line {i}");
+        slow_has_read.store(i + 1, Ordering::SeqCst);
         if i % 50 == 0 {
             thread::sleep(Duration::from_millis(1));
         }
     }
-    let mut sender = blast.join().expect("sender thread");
-    sender.send("/who");
-    sender.wait_for("* #lobby (2): sender, slow");
+    let (_sender, read_by_then, took) = blast.join().expect("sender thread");
+    eprintln!(
+        "the server got through the sender's {LINES} lines in {took:?}, when slow had read \
+         {read_by_then}"
+    );
+    // The sender was held back to slow's pace. Unpaced, the server reads the sender's 8 MiB
+    // in a fraction of the second slow needs to read it (1 ms of sleep per 50 lines alone
+    // is 0.8 s), and answers the sender's /who while slow has read a small part. Paced, it
+    // reads on only while slow's queue is under half its limit, so by the answer at most
+    // that (1 MiB and a batch) waits in the queue, and 256 KiB in the server's socket
+    // buffer and 128 KiB in slow's: slow has read all but about 7,000 lines. Half is the
+    // margin.
+    assert!(
+        read_by_then >= LINES / 2,
+        "the server read all the sender's lines when slow had read only {read_by_then} of \
+         {LINES}: the sender was not slowed to slow's pace"
+    );
 }
 
 #[test]
