@@ -8,7 +8,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use chat_server::Config;
-use common::{Exit, Process, start_server, start_server_with, test_config};
+use common::{
+    Exit, Process, ServerProcess, proc_status, start_server, start_server_with, test_config,
+};
 
 /// How long a run may take: its own `--timeout`, and some.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -163,32 +165,60 @@ fn slow_readers_are_dropped_and_the_others_get_everything() {
 }
 
 #[test]
-fn server_memory_is_reported_with_its_pid() {
-    let server = start_server();
-    let pid = std::process::id().to_string();
+fn server_memory_and_threads_are_read_from_the_servers_proc_status() {
+    const WRITERS: u64 = 3;
+    const CLIENTS: u64 = 4;
+    let server = ServerProcess::start(&["--flood-rate", "0", "--writer-threads", "3"]);
+    let pid = server.pid();
+    let (threads_idle, rss_idle) = (proc_status(pid, "Threads"), proc_status(pid, "VmRSS"));
+    let pid = pid.to_string();
+    let clients = CLIENTS.to_string();
     let args = [
         "--server-pid",
         &pid,
         "fanout",
         "-n",
-        "4",
+        &clients,
         "-s",
         "1",
         "-m",
         "10",
     ];
     let run = Run::new(server.addr, &args);
-    run.assert_complete(30);
-    assert!(
-        run.number("server_rss_joined_kib") > 0,
-        "{}",
-        run.describe()
+    let rss_after = proc_status(server.pid(), "VmRSS");
+    run.assert_complete(10 * (CLIENTS - 1));
+    eprintln!(
+        "/proc: {threads_idle} threads and {rss_idle} KiB idle, {rss_after} KiB after; {}",
+        run.json
     );
-    assert!(
-        run.number("server_threads_joined") > 1,
-        "{}",
-        run.describe()
-    );
+
+    // An idle server has its main thread (the accept loop), its signal thread and its
+    // writers, and one more thread per connected client: the bench's numbers must be
+    // exactly these, not its own or made up.
+    assert!(threads_idle > WRITERS, "{threads_idle} threads in all");
+    for (key, threads) in [
+        ("server_threads_before", threads_idle),
+        ("server_threads_joined", threads_idle + CLIENTS),
+        ("server_threads_end", threads_idle + CLIENTS),
+    ] {
+        assert_eq!(run.number(key), threads, "{key}\n{}", run.describe());
+    }
+    // Memory moves a little between two readings, and a few clients take little of it:
+    // each reported size is the server's to within a factor of two.
+    let (low, high) = (rss_idle.min(rss_after) / 2, rss_idle.max(rss_after) * 2);
+    for key in [
+        "server_rss_before_kib",
+        "server_rss_joined_kib",
+        "server_rss_end_kib",
+    ] {
+        let rss = run.number(key);
+        assert!(
+            (low..=high).contains(&rss),
+            "{key} is {rss} KiB, but /proc said {rss_idle} KiB before and {rss_after} KiB \
+             after\n{}",
+            run.describe()
+        );
+    }
 }
 
 #[test]
