@@ -240,8 +240,18 @@ fn unreachable_server_fails_with_one_line() {
 
 #[test]
 fn invalid_names_are_rejected_before_connecting() {
-    let server = start_server();
-    let exit = bench(server.addr, &["--name-prefix", "a b", "connect", "-n", "2"]);
+    // A listener that never accepts: a connection would still complete (into its queue),
+    // so an empty queue afterwards shows the bench never connected.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let exit = bench(addr, &["--name-prefix", "a b", "connect", "-n", "2"]);
     assert!(!exit.status.success(), "{exit:?}");
     assert!(exit.stderr.contains("are not valid names"), "{exit:?}");
+    assert_eq!(exit.stderr.trim_end().lines().count(), 1, "{exit:?}");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(err) if err.kind() == std::io::ErrorKind::WouldBlock),
+        "the bench connected: {accepted:?}"
+    );
 }
