@@ -255,7 +255,15 @@ fn no_history_still_recalls_lines_but_writes_no_file() {
     pane.wait_row("alice: said once");
     pane.press("Up");
     pane.wait_prompt("alice@#lobby> said once");
-    assert!(!pane.data_home().join("chat-client").exists());
+    // Only once the client has exited could it have written nothing at all.
+    pane.press("C-u");
+    pane.press("C-d");
+    pane.wait_row("[exit 0, terminal restored]");
+    let written: Vec<_> = std::fs::read_dir(pane.data_home())
+        .expect("read the data directory")
+        .map(|entry| entry.expect("a directory entry").path())
+        .collect();
+    assert!(written.is_empty(), "written with --no-history: {written:?}");
 }
 
 #[test]
