@@ -159,6 +159,14 @@ fn up_recalls_history_which_is_kept_per_user() {
     pane.wait_prompt("alice@#lobby>");
     pane.press("Up");
     pane.wait_prompt("alice@#lobby> first line");
+
+    // Another user in the same data directory has none of alice's lines: Up recalls
+    // nothing, so what is typed after it stands alone.
+    let pane = pane.restart(&server, &["carol", "--no-timestamps"]);
+    pane.wait_prompt("carol@#lobby>");
+    pane.press("Up");
+    pane.type_text("x");
+    pane.wait_prompt("carol@#lobby> x");
 }
 
 #[test]
