@@ -390,14 +390,20 @@ fn clients_over_the_limit_are_told_the_server_is_full() {
 #[test]
 fn silent_connections_time_out_without_delaying_others() {
     let server = start_server_with(Config {
-        handshake_timeout: Duration::from_millis(500),
+        handshake_timeout: Duration::from_secs(2),
         ..test_config()
     });
     let mut silent = TestClient::connect(server.addr);
     let mut trickler = TestClient::connect(server.addr);
     trickler.send_raw(b"ali");
-    // A newcomer is served at once, whatever the silent ones do.
+    // A newcomer is served at once, whatever the silent ones do: bob is welcomed while
+    // they still wait for their timeout (had he waited behind them, they would have been
+    // told already).
     let _bob = TestClient::join(server.addr, "bob");
+    assert!(
+        !silent.has_pending() && !trickler.has_pending(),
+        "the silent connections were timed out before bob was welcomed"
+    );
     silent.expect("! no name received in time, closing");
     silent.expect_closed();
     trickler.send_raw(b"c");

@@ -94,6 +94,21 @@ impl TestClient {
         }
     }
 
+    /// Whether something (a line, or the end) has arrived and not been read yet.
+    pub fn has_pending(&self) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return true;
+        }
+        self.stream.set_nonblocking(true).expect("set non-blocking");
+        let peeked = self.stream.peek(&mut [0u8]);
+        self.stream.set_nonblocking(false).expect("set blocking");
+        match peeked {
+            Ok(_) => true,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => false,
+            Err(err) => panic!("{}: peek failed: {err}", self.name),
+        }
+    }
+
     /// The server must close the connection next.
     pub fn expect_closed(&mut self) {
         if let Some(line) = self.recv() {
