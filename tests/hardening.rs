@@ -36,6 +36,7 @@ fn send_until_notice(sender: &mut TestClient, watcher: &mut TestClient, notice: 
         while next_expected < (round + 1) * LINES_PER_ROUND {
             let line = watcher.line();
             if line == notice {
+                assert!(!notice_seen, "{}: {notice:?} twice", watcher.name);
                 notice_seen = true;
                 continue;
             }
@@ -333,6 +334,7 @@ fn flooding_client_is_slowed_down_without_losing_lines_or_delaying_others() {
     while next < 45 {
         let line = carol.line();
         if line == "bob: not delayed" {
+            assert!(bob_seen_at.is_none(), "bob's line came twice");
             bob_seen_at = Some(next);
             continue;
         }
@@ -561,7 +563,7 @@ fn limits_that_cannot_work_are_refused_at_start() {
     ] {
         let exit = Process::run(
             std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-                .args(["--port", "0"])
+                .args(["--host", "127.0.0.1", "--port", "0"])
                 .args(flags),
             TIMEOUT,
         );
@@ -633,14 +635,14 @@ fn random_bytes_never_disturb_other_clients() {
         let _ = fuzzer.write_all(&bytes);
         // Whatever the fuzzer did, alice and bob still talk, and the fuzzer is answered.
         alice.send(&format!("round {seed}"));
-        let mut line = bob.line();
-        while line != format!("alice: round {seed}") {
+        let round = format!("alice: round {seed}");
+        bob.wait_until(&round, |line| {
             assert!(
-                !line.starts_with("alice:"),
+                line == round || !line.starts_with("alice:"),
                 "seed {seed}: unexpected chat {line:?}"
             );
-            line = bob.line();
-        }
+            line == round
+        });
         let _ = fuzzer.write_all(b"\n/quit\n");
         let _ = fuzzer.shutdown(std::net::Shutdown::Write);
         let (answer, closed) = drain_until_closed(&fuzzer);

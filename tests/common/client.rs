@@ -119,11 +119,16 @@ impl TestClient {
         }
     }
 
-    /// Reads everything until the server closes the connection.
+    /// Reads everything until the server closes the connection, which must be within
+    /// [`TIMEOUT`].
     pub fn read_until_closed(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
         let mut lines = Vec::new();
         while let Some(line) = self.recv() {
             lines.push(line);
+            if Instant::now() >= deadline {
+                panic!("still open after {TIMEOUT:?}; {}", self.transcript());
+            }
         }
         lines
     }

@@ -65,7 +65,8 @@ impl Pane {
         command.extend(env.iter().map(|(name, value)| format!("{name}={value}")));
         command.extend(["sh", "-c", script, "sh"].map(String::from));
         command.push(env!("CARGO_BIN_EXE_chat-client").to_string());
-        command.extend(["--port".to_string(), server.addr.port().to_string()]);
+        let port = server.addr.port().to_string();
+        command.extend(["--host", "127.0.0.1", "--port", &port].map(String::from));
         command.extend(args.iter().map(|arg| arg.to_string()));
 
         let mut tmux_args = vec![
