@@ -6,7 +6,7 @@ mod common;
 use std::net::TcpListener;
 
 use common::{
-    Lines, TIMEOUT, TestClient, start_client, start_server, start_server_at, strip_stamp,
+    Lines, TIMEOUT, TestClient, start_client, start_server, start_server_on, strip_stamp,
     test_config,
 };
 
@@ -124,7 +124,9 @@ fn refused_connection_is_one_line_and_a_failure() {
 
 #[test]
 fn reconnect_rejoins_with_the_same_name_and_room() {
-    let mut first = start_server();
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let spare = listener.try_clone().expect("clone the listener");
+    let mut first = start_server_on(listener, test_config());
     let addr = first.addr;
     let mut client = start_client(addr, &["alice", "--no-timestamps", "--reconnect"]);
     client.wait_until("the welcome", |line| line.starts_with("* welcome alice"));
@@ -133,7 +135,8 @@ fn reconnect_rejoins_with_the_same_name_and_room() {
     first.stop();
     client.wait_for("* server shutting down");
 
-    let _second = start_server_at(addr, test_config());
+    // The same listening socket: the port stayed bound, so the client comes back to it.
+    let _second = start_server_on(spare, test_config());
     client.wait_until("the welcome back", |line| {
         line.starts_with("* welcome alice, you are in #lobby")
     });

@@ -25,7 +25,7 @@ pub use self::{
     pane::{Pane, last_row, row_index},
     process::{Exit, Process, fd_count, proc_status},
     server::{
-        ServerProcess, TestServer, start_server, start_server_at, start_server_with, test_config,
+        ServerProcess, TestServer, start_server, start_server_on, start_server_with, test_config,
     },
 };
 

@@ -1,7 +1,7 @@
 //! Servers to test against: one in this process on 127.0.0.1 port 0, or the real
 //! `chat-server` binary.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -54,13 +54,19 @@ pub fn start_server() -> TestServer {
 }
 
 pub fn start_server_with(config: Config) -> TestServer {
-    start_server_at("127.0.0.1:0".parse().expect("address"), config)
+    let server = Server::bind("127.0.0.1:0", config).expect("bind the test server");
+    run_server(server)
 }
 
-/// A server on a given address (port 0 for a free one; a fixed one to come back on the
-/// port of a server that stopped).
-pub fn start_server_at(addr: SocketAddr, config: Config) -> TestServer {
-    let server = Server::bind(addr, config).expect("bind the test server");
+/// A server on a listener of the caller's: to come back on the port of a server that
+/// stopped, give each server a clone of one listener. Binding the port again instead can
+/// fail while the old server's side of a connection lingers in TIME_WAIT.
+pub fn start_server_on(listener: TcpListener, config: Config) -> TestServer {
+    let server = Server::from_listener(listener, config).expect("serve on the listener");
+    run_server(server)
+}
+
+fn run_server(server: Server) -> TestServer {
     let addr = server.local_addr().expect("local addr");
     let handle = server.shutdown_handle();
     let thread = thread::spawn(move || server.run());
