@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::{Lines, TIMEOUT, eventually, show_lines};
 
 /// A running program; killed and reaped when dropped. Its stdin is a pipe, its stdout is
-/// read line by line, and its stderr is kept, so a failure can show everything it said.
+/// read line by line and its stderr kept, each on a thread of its own (so neither pipe
+/// can fill up and block the program), and a failure can show everything it said.
 pub struct Process {
     /// The program's file name, for failure messages.
     name: String,
@@ -22,7 +23,7 @@ pub struct Process {
     lines: Receiver<String>,
     /// Every stdout line taken from `lines` so far.
     stdout: Vec<String>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
     /// Disconnected once stderr reaches its end.
     stderr_done: Receiver<()>,
 }
@@ -81,7 +82,7 @@ impl Process {
                 line.clear();
             }
         });
-        let stderr = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(Vec::new()));
         let (done, stderr_done) = mpsc::channel::<()>();
         let kept = Arc::clone(&stderr);
         thread::spawn(move || {
@@ -89,10 +90,9 @@ impl Process {
             let mut chunk = [0u8; 4096];
             // Piece by piece, so that what came before a hang can be shown.
             while let Ok(read @ 1..) = stderr_pipe.read(&mut chunk) {
-                let text = String::from_utf8_lossy(&chunk[..read]);
                 kept.lock()
                     .unwrap_or_else(PoisonError::into_inner)
-                    .push_str(&text);
+                    .extend_from_slice(&chunk[..read]);
             }
         });
         Ok(Process {
@@ -139,10 +139,8 @@ impl Process {
 
     /// What the program wrote on stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        let bytes = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     /// Waits for the program to exit and its output to end; panics, showing its output, if
