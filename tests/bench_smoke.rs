@@ -4,27 +4,33 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
-use std::process::{Command, Output};
+use std::process::Command;
+use std::time::Duration;
 
 use chat_server::Config;
-use common::{start_server, start_server_with, test_config};
+use common::{
+    Exit, Process, ServerProcess, proc_status, start_server, start_server_with, test_config,
+};
+
+/// How long a run may take: its own `--timeout`, and some.
+const RUN_LIMIT: Duration = Duration::from_secs(60);
 
 /// A finished `chat-bench --json` run.
 struct Run {
     json: String,
-    output: Output,
+    exit: Exit,
 }
 
 impl Run {
     /// Runs `chat-bench --json` against `addr`; the run must succeed.
     fn new(addr: SocketAddr, args: &[&str]) -> Run {
-        let output = bench(addr, args);
+        let exit = bench(addr, args);
         let run = Run {
-            json: String::from_utf8_lossy(&output.stdout).trim().to_string(),
-            output,
+            json: exit.stdout.join("\n").trim().to_string(),
+            exit,
         };
         assert!(
-            run.output.status.success(),
+            run.exit.status.success(),
             "chat-bench {args:?} failed\n{}",
             run.describe()
         );
@@ -32,12 +38,7 @@ impl Run {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "status: {}\nstdout: {}\nstderr: {}",
-            self.output.status,
-            self.json,
-            String::from_utf8_lossy(&self.output.stderr)
-        )
+        format!("{:?}", self.exit)
     }
 
     /// The raw text of a field's value in the flat JSON object.
@@ -83,13 +84,14 @@ impl Run {
     }
 }
 
-fn bench(addr: SocketAddr, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_chat-bench"))
-        .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
-        .args(["--json", "--quiet", "--timeout", "20"])
-        .args(args)
-        .output()
-        .expect("run chat-bench")
+fn bench(addr: SocketAddr, args: &[&str]) -> Exit {
+    Process::run(
+        Command::new(env!("CARGO_BIN_EXE_chat-bench"))
+            .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
+            .args(["--json", "--quiet", "--timeout", "20"])
+            .args(args),
+        RUN_LIMIT,
+    )
 }
 
 #[test]
@@ -163,32 +165,60 @@ fn slow_readers_are_dropped_and_the_others_get_everything() {
 }
 
 #[test]
-fn server_memory_is_reported_with_its_pid() {
-    let server = start_server();
-    let pid = std::process::id().to_string();
+fn server_memory_and_threads_are_read_from_the_servers_proc_status() {
+    const WRITERS: u64 = 3;
+    const CLIENTS: u64 = 4;
+    let server = ServerProcess::start(&["--flood-rate", "0", "--writer-threads", "3"]);
+    let pid = server.pid();
+    let (threads_idle, rss_idle) = (proc_status(pid, "Threads"), proc_status(pid, "VmRSS"));
+    let pid = pid.to_string();
+    let clients = CLIENTS.to_string();
     let args = [
         "--server-pid",
         &pid,
         "fanout",
         "-n",
-        "4",
+        &clients,
         "-s",
         "1",
         "-m",
         "10",
     ];
     let run = Run::new(server.addr, &args);
-    run.assert_complete(30);
-    assert!(
-        run.number("server_rss_joined_kib") > 0,
-        "{}",
-        run.describe()
+    let rss_after = proc_status(server.pid(), "VmRSS");
+    run.assert_complete(10 * (CLIENTS - 1));
+    eprintln!(
+        "/proc: {threads_idle} threads and {rss_idle} KiB idle, {rss_after} KiB after; {}",
+        run.json
     );
-    assert!(
-        run.number("server_threads_joined") > 1,
-        "{}",
-        run.describe()
-    );
+
+    // An idle server has its main thread (the accept loop), its signal thread and its
+    // writers, and one more thread per connected client: the bench's numbers must be
+    // exactly these, not its own or made up.
+    assert!(threads_idle > WRITERS, "{threads_idle} threads in all");
+    for (key, threads) in [
+        ("server_threads_before", threads_idle),
+        ("server_threads_joined", threads_idle + CLIENTS),
+        ("server_threads_end", threads_idle + CLIENTS),
+    ] {
+        assert_eq!(run.number(key), threads, "{key}\n{}", run.describe());
+    }
+    // Memory moves a little between two readings, and a few clients take little of it:
+    // each reported size is the server's to within a factor of two.
+    let (low, high) = (rss_idle.min(rss_after) / 2, rss_idle.max(rss_after) * 2);
+    for key in [
+        "server_rss_before_kib",
+        "server_rss_joined_kib",
+        "server_rss_end_kib",
+    ] {
+        let rss = run.number(key);
+        assert!(
+            (low..=high).contains(&rss),
+            "{key} is {rss} KiB, but /proc said {rss_idle} KiB before and {rss_after} KiB \
+             after\n{}",
+            run.describe()
+        );
+    }
 }
 
 #[test]
@@ -197,22 +227,31 @@ fn unreachable_server_fails_with_one_line() {
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("free port");
-    let output = bench(addr, &["fanout", "-n", "3", "-s", "1", "-m", "1"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "stderr: {stderr}");
-    assert!(output.stdout.is_empty(), "stdout: {:?}", output.stdout);
+    let exit = bench(addr, &["fanout", "-n", "3", "-s", "1", "-m", "1"]);
+    assert!(!exit.status.success(), "{exit:?}");
+    assert!(exit.stdout.is_empty(), "{exit:?}");
     assert!(
-        stderr.starts_with("chat-bench: only 0 of 3 clients joined (3 refused"),
-        "stderr: {stderr}"
+        exit.stderr
+            .starts_with("chat-bench: only 0 of 3 clients joined (3 refused"),
+        "{exit:?}"
     );
-    assert_eq!(stderr.trim_end().lines().count(), 1, "stderr: {stderr}");
+    assert_eq!(exit.stderr.trim_end().lines().count(), 1, "{exit:?}");
 }
 
 #[test]
 fn invalid_names_are_rejected_before_connecting() {
-    let server = start_server();
-    let output = bench(server.addr, &["--name-prefix", "a b", "connect", "-n", "2"]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "stderr: {stderr}");
-    assert!(stderr.contains("are not valid names"), "stderr: {stderr}");
+    // A listener that never accepts: a connection would still complete (into its queue),
+    // so an empty queue afterwards shows the bench never connected.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let exit = bench(addr, &["--name-prefix", "a b", "connect", "-n", "2"]);
+    assert!(!exit.status.success(), "{exit:?}");
+    assert!(exit.stderr.contains("are not valid names"), "{exit:?}");
+    assert_eq!(exit.stderr.trim_end().lines().count(), 1, "{exit:?}");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(err) if err.kind() == std::io::ErrorKind::WouldBlock),
+        "the bench connected: {accepted:?}"
+    );
 }

@@ -5,13 +5,16 @@ mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use chat_protocol::{Notice, Refusal, ServerLine};
 use chat_server::Config;
 use common::{
-    ServerProcess, TIMEOUT, TestClient, eventually, fd_count, proc_status, start_server,
-    start_server_with, test_config,
+    Closed, Lines, Process, ServerProcess, TIMEOUT, TestClient, drain_until_closed, eventually,
+    fd_count, pair, proc_status, room_of, start_server, start_server_with, test_config,
 };
 
 /// Sends chat lines from `sender` until `watcher` sees `notice`, checking that `watcher`
@@ -33,6 +36,7 @@ fn send_until_notice(sender: &mut TestClient, watcher: &mut TestClient, notice: 
         while next_expected < (round + 1) * LINES_PER_ROUND {
             let line = watcher.line();
             if line == notice {
+                assert!(!notice_seen, "{}: {notice:?} twice", watcher.name);
                 notice_seen = true;
                 continue;
             }
@@ -53,11 +57,7 @@ fn stuck_reader_is_dropped_as_too_slow_and_others_get_every_line_in_order() {
         max_backlog_bytes: 64 * 1024,
         ..test_config()
     });
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    let stuck = TestClient::join(server.addr, "stuck");
-    bob.expect("* stuck joined #lobby");
-    alice.wait_for("* stuck joined #lobby");
+    let [mut alice, mut bob, stuck] = room_of(server.addr, ["alice", "bob", "stuck"]);
 
     // stuck never reads again. Broadcasts keep flowing to bob meanwhile, and once stuck's
     // backlog passes the limit it is dropped.
@@ -67,56 +67,83 @@ fn stuck_reader_is_dropped_as_too_slow_and_others_get_every_line_in_order() {
     alice.send("after");
     bob.expect("alice: after");
 
-    // The name is free again, and the stuck socket was closed.
+    // The name is free again, and the stuck socket was closed: what it still held arrives,
+    // then its end (a reset, as the server gives up on it, or an end of file), not a
+    // timeout.
     let _new = TestClient::join(server.addr, "stuck");
-    stuck
-        .stream()
-        .set_read_timeout(Some(TIMEOUT))
-        .expect("timeout");
-    let mut sink = vec![0u8; 1 << 16];
-    loop {
-        match stuck.stream().read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+    let (held, closed) = drain_until_closed(stuck.stream());
+    eprintln!("stuck's socket held {} bytes, then {closed:?}", held.len());
+    // What it held is the start of alice's chat, in order (a reset may cut the last line).
+    let complete = held.iter().filter(|&&byte| byte == b'\n').count();
+    for (i, line) in held.split(|&byte| byte == b'\n').take(complete).enumerate() {
+        assert!(
+            line.starts_with(format!("alice: m{i} ").as_bytes()),
+            "line {i} held for stuck: {:?}",
+            String::from_utf8_lossy(line)
+        );
     }
 }
 
 #[test]
 fn slow_but_reading_client_slows_the_sender_instead_of_being_dropped() {
     const LINES: usize = 40_000;
+    const BACKLOG: usize = 2 * 1024 * 1024;
+    /// slow's socket receive buffer (the kernel doubles it), fixed so that what can wait
+    /// for slow outside the server's queue is known.
+    const SLOW_RECEIVE_BUFFER: usize = 64 * 1024;
     let server = start_server_with(Config {
-        max_backlog_bytes: 2 * 1024 * 1024,
+        max_backlog_bytes: BACKLOG,
         ..test_config()
     });
-    let mut sender = TestClient::join(server.addr, "sender");
-    let mut slow = TestClient::join(server.addr, "slow");
-    sender.expect("* slow joined #lobby");
+    let [mut sender, mut slow] = room_of(server.addr, ["sender", "slow"]);
+    rustix::net::sockopt::set_socket_recv_buffer_size(slow.stream(), SLOW_RECEIVE_BUFFER)
+        .expect("set slow's receive buffer");
+    let slow_has_read = Arc::new(AtomicUsize::new(0));
     let padding = "p".repeat(200);
     // About 8 MiB, sent as fast as the server reads it: four times slow's backlog limit.
     let blast = {
         let padding = padding.clone();
+        let slow_has_read = Arc::clone(&slow_has_read);
         thread::spawn(move || {
+            let started = Instant::now();
             for block in 0..LINES / 100 {
                 let lines: String = (block * 100..(block + 1) * 100)
                     .map(|i| format!("{i} {padding}\n"))
                     .collect();
                 sender.send_raw(lines.as_bytes());
             }
-            sender
+            // Answered only once the server has read and relayed every line before it.
+            assert_eq!(sender.sync(), "* #lobby (2): sender, slow");
+            let read_by_then = slow_has_read.load(Ordering::SeqCst);
+            (sender, read_by_then, started.elapsed())
         })
     };
     // slow keeps reading, but pauses now and then: slower than the sender, never stalled.
     for i in 0..LINES {
         let line = slow.line();
         assert_eq!(line, format!("sender: {i} {padding}"), "line {i}");
+        slow_has_read.store(i + 1, Ordering::SeqCst);
         if i % 50 == 0 {
             thread::sleep(Duration::from_millis(1));
         }
     }
-    let mut sender = blast.join().expect("sender thread");
-    sender.send("/who");
-    sender.wait_for("* #lobby (2): sender, slow");
+    let (_sender, read_by_then, took) = blast.join().expect("sender thread");
+    eprintln!(
+        "the server got through the sender's {LINES} lines in {took:?}, when slow had read \
+         {read_by_then}"
+    );
+    // The sender was held back to slow's pace. Unpaced, the server reads the sender's 8 MiB
+    // in a fraction of the second slow needs to read it (1 ms of sleep per 50 lines alone
+    // is 0.8 s), and answers the sender's /who while slow has read a small part. Paced, it
+    // reads on only while slow's queue is under half its limit, so by the answer at most
+    // that (1 MiB and a batch) waits in the queue, and 256 KiB in the server's socket
+    // buffer and 128 KiB in slow's: slow has read all but about 7,000 lines. Half is the
+    // margin.
+    assert!(
+        read_by_then >= LINES / 2,
+        "the server read all the sender's lines when slow had read only {read_by_then} of \
+         {LINES}: the sender was not slowed to slow's pace"
+    );
 }
 
 #[test]
@@ -166,15 +193,14 @@ fn many_stuck_readers_keep_server_memory_bounded() {
     );
     drop(stuck);
     server.signal(rustix::process::Signal::TERM);
-    assert!(server.wait_exit(TIMEOUT).success());
+    let exit = server.wait_exit(TIMEOUT);
+    assert!(exit.status.success(), "{exit:?}");
 }
 
 #[test]
 fn too_long_line_is_refused_and_the_connection_stays_usable() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
 
     alice.send_raw(&[b'x'; 5000]);
     alice.send_raw(b"\nok\n");
@@ -194,9 +220,7 @@ fn too_long_line_is_refused_and_the_connection_stays_usable() {
 fn endless_line_never_makes_the_server_buffer_it() {
     let server = ServerProcess::start(&[]);
     let pid = server.pid();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     let rss_before = proc_status(pid, "VmRSS");
 
     let megabyte = vec![b'z'; 1 << 20];
@@ -294,11 +318,7 @@ fn flooding_client_is_slowed_down_without_losing_lines_or_delaying_others() {
         flood_rate: 20,
         ..Config::default()
     });
-    let mut flooder = TestClient::join(server.addr, "flooder");
-    let mut bob = TestClient::join(server.addr, "bob");
-    let mut carol = TestClient::join(server.addr, "carol");
-    flooder.wait_for("* carol joined #lobby");
-    bob.expect("* carol joined #lobby");
+    let [mut flooder, mut bob, mut carol] = room_of(server.addr, ["flooder", "bob", "carol"]);
 
     let started = Instant::now();
     let flood: String = (0..45).map(|i| format!("flood {i}\n")).collect();
@@ -314,6 +334,7 @@ fn flooding_client_is_slowed_down_without_losing_lines_or_delaying_others() {
     while next < 45 {
         let line = carol.line();
         if line == "bob: not delayed" {
+            assert!(bob_seen_at.is_none(), "bob's line came twice");
             bob_seen_at = Some(next);
             continue;
         }
@@ -371,14 +392,20 @@ fn clients_over_the_limit_are_told_the_server_is_full() {
 #[test]
 fn silent_connections_time_out_without_delaying_others() {
     let server = start_server_with(Config {
-        handshake_timeout: Duration::from_millis(500),
+        handshake_timeout: Duration::from_secs(2),
         ..test_config()
     });
     let mut silent = TestClient::connect(server.addr);
     let mut trickler = TestClient::connect(server.addr);
     trickler.send_raw(b"ali");
-    // A newcomer is served at once, whatever the silent ones do.
+    // A newcomer is served at once, whatever the silent ones do: bob is welcomed while
+    // they still wait for their timeout (had he waited behind them, they would have been
+    // told already).
     let _bob = TestClient::join(server.addr, "bob");
+    assert!(
+        !silent.has_pending() && !trickler.has_pending(),
+        "the silent connections were timed out before bob was welcomed"
+    );
     silent.expect("! no name received in time, closing");
     silent.expect_closed();
     trickler.send_raw(b"c");
@@ -490,28 +517,23 @@ fn limits_that_cannot_work_are_refused_at_start() {
             "chat-server: invalid limits: max clients must be at least 1",
         ),
     ] {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
-            .args(["--port", "0"])
-            .args(flags)
-            .output()
-            .expect("run chat-server");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{flags:?} accepted");
-        assert!(output.stdout.is_empty(), "{flags:?}: printed a ready line");
-        assert!(
-            stderr.starts_with(message),
-            "{flags:?}: stderr was {stderr:?}"
+        let exit = Process::run(
+            std::process::Command::new(env!("CARGO_BIN_EXE_chat-server"))
+                .args(["--host", "127.0.0.1", "--port", "0"])
+                .args(flags),
+            TIMEOUT,
         );
+        assert!(!exit.status.success(), "{flags:?} accepted: {exit:?}");
+        assert!(exit.stdout.is_empty(), "{flags:?}: printed a ready line");
+        assert!(exit.stderr.starts_with(message), "{flags:?}: {exit:?}");
     }
 }
 
 fn shutdown_on(signal: rustix::process::Signal) {
     let mut server =
         ServerProcess::start(&["--max-backlog-bytes", "100000000", "--flood-rate", "0"]);
-    let mut alice = TestClient::join(server.addr, "alice");
     let mut pending = TestClient::connect(server.addr);
-    let stuck = TestClient::join(server.addr, "stuck");
-    alice.expect("* stuck joined #lobby");
+    let [mut alice, stuck] = room_of(server.addr, ["alice", "stuck"]);
     // Fill stuck's buffers so it can't even be told.
     let block = "s".repeat(4000) + "\n";
     for _ in 0..4000 {
@@ -525,15 +547,14 @@ fn shutdown_on(signal: rustix::process::Signal) {
     alice.expect_closed();
     pending.expect("* server shutting down");
     pending.expect_closed();
-    let status = server.wait_exit(Duration::from_secs(2));
+    let exit = server.wait_exit(Duration::from_secs(2));
     let took = started.elapsed();
     eprintln!("shutdown on {signal:?} took {took:?}");
-    assert!(status.success(), "exit status {status:?}");
+    assert!(exit.status.success(), "{exit:?}");
     assert!(took < Duration::from_secs(2), "shutdown took {took:?}");
-    assert_eq!(
-        server.rest_of_stdout(),
-        "",
-        "nothing but the ready line on stdout"
+    assert!(
+        exit.stdout.is_empty(),
+        "nothing but the ready line on stdout: {exit:?}"
     );
     drop(stuck);
 }
@@ -551,9 +572,7 @@ fn sigint_says_goodbye_to_everyone_and_exits_cleanly() {
 #[test]
 fn random_bytes_never_disturb_other_clients() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     let alphabet: &[u8] = b"\n\n\r/ /msg /join /nick #aZ\x00\x1b\x7f\xc3\xa9\xff\xe2\x82";
     for seed in 0..200u64 {
         let mut rng = fastrand::Rng::with_seed(seed);
@@ -572,25 +591,54 @@ fn random_bytes_never_disturb_other_clients() {
         let _ = fuzzer.write_all(&bytes);
         // Whatever the fuzzer did, alice and bob still talk, and the fuzzer is answered.
         alice.send(&format!("round {seed}"));
-        let mut line = bob.line();
-        while line != format!("alice: round {seed}") {
+        let round = format!("alice: round {seed}");
+        bob.wait_until(&round, |line| {
             assert!(
-                !line.starts_with("alice:"),
+                line == round || !line.starts_with("alice:"),
                 "seed {seed}: unexpected chat {line:?}"
             );
-            line = bob.line();
-        }
+            line == round
+        });
         let _ = fuzzer.write_all(b"\n/quit\n");
         let _ = fuzzer.shutdown(std::net::Shutdown::Write);
-        fuzzer.set_read_timeout(Some(TIMEOUT)).expect("timeout");
-        let mut answer = Vec::new();
-        // A reset is possible (the fuzzer may have quit before its last write).
-        if fuzzer.read_to_end(&mut answer).is_ok() {
-            assert!(
-                answer.starts_with(b"* hello"),
-                "seed {seed}: fuzzer got {answer:?}"
-            );
-        }
+        let (answer, closed) = drain_until_closed(&fuzzer);
+        check_fuzz_answer(&answer, closed).unwrap_or_else(|err| {
+            panic!(
+                "seed {seed}: {err}; the fuzzer got {closed:?} after {:?}",
+                String::from_utf8_lossy(&answer)
+            )
+        });
     }
     let _carol = TestClient::join(server.addr, "carol");
+}
+
+/// What a fuzzing connection gets must be well-formed: the greeting first, then only lines
+/// the protocol knows. A reset (the fuzzer quit before its last write) may cut the end,
+/// but it can't take the greeting, which was sent before a byte of the fuzz was read; an
+/// end of file comes after `* bye`, the answer to the final `/quit`.
+fn check_fuzz_answer(answer: &[u8], closed: Closed) -> Result<(), String> {
+    let complete = answer
+        .iter()
+        .rposition(|&byte| byte == b'\n')
+        .map_or(0, |end| end + 1);
+    let text =
+        std::str::from_utf8(&answer[..complete]).map_err(|err| format!("not UTF-8: {err}"))?;
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.first().map(|line| ServerLine::parse(line)) != Some(Notice::Greeting.into()) {
+        return Err("no greeting first".to_string());
+    }
+    for line in &lines {
+        match ServerLine::parse(line) {
+            ServerLine::Other(_)
+            | ServerLine::Notice(Notice::Other(_))
+            | ServerLine::Refusal(Refusal::Other(_)) => {
+                return Err(format!("an unknown line {line:?}"));
+            }
+            _ => {}
+        }
+    }
+    if closed == Closed::Eof && (complete < answer.len() || lines.last() != Some(&"* bye")) {
+        return Err("a clean close without `* bye` last".to_string());
+    }
+    Ok(())
 }

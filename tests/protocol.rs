@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{TestClient, start_server};
+use common::{Lines, TestClient, pair, room_of, start_server};
 
 #[test]
 fn newcomer_is_welcomed_and_announced() {
@@ -17,9 +17,7 @@ fn newcomer_is_welcomed_and_announced() {
 #[test]
 fn chat_reaches_the_room_but_not_the_sender() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
 
     alice.send("hello bob");
     bob.expect("alice: hello bob");
@@ -70,9 +68,7 @@ fn invalid_names_say_why_and_the_connection_stays_open() {
 #[test]
 fn korean_and_other_unicode_names_work() {
     let server = start_server();
-    let mut minsu = TestClient::join(server.addr, "민수");
-    let mut emile = TestClient::join(server.addr, "Émile_2");
-    minsu.expect("* Émile_2 joined #lobby");
+    let [mut minsu, mut emile] = room_of(server.addr, ["민수", "Émile_2"]);
     emile.send("안녕하세요");
     minsu.expect("Émile_2: 안녕하세요");
     minsu.send("/msg émile_2 bonjour");
@@ -82,11 +78,7 @@ fn korean_and_other_unicode_names_work() {
 #[test]
 fn who_and_members_list_the_room_sorted() {
     let server = start_server();
-    let mut carol = TestClient::join(server.addr, "carol");
-    let _alice = TestClient::join(server.addr, "Alice");
-    let _bob = TestClient::join(server.addr, "bob");
-    carol.expect("* Alice joined #lobby");
-    carol.expect("* bob joined #lobby");
+    let [mut carol, _alice, _bob] = room_of(server.addr, ["carol", "Alice", "bob"]);
     carol.send("/who");
     carol.expect("* #lobby (3): Alice, bob, carol");
     carol.send("/members");
@@ -96,12 +88,7 @@ fn who_and_members_list_the_room_sorted() {
 #[test]
 fn private_messages_reach_only_their_target_and_confirm_to_the_sender() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    let mut carol = TestClient::join(server.addr, "carol");
-    alice.expect("* bob joined #lobby");
-    alice.expect("* carol joined #lobby");
-    bob.expect("* carol joined #lobby");
+    let [mut alice, mut bob, mut carol] = room_of(server.addr, ["alice", "bob", "carol"]);
 
     alice.send("/msg bob the secret");
     bob.expect("alice -> bob: the secret");
@@ -135,9 +122,7 @@ fn private_message_errors() {
 #[test]
 fn rename_is_seen_by_the_room_and_frees_the_old_name() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
 
     alice.send("/nick alicia");
     alice.expect("* alice is now alicia");
@@ -165,9 +150,7 @@ fn rename_is_seen_by_the_room_and_frees_the_old_name() {
 #[test]
 fn rooms_isolate_chat_and_disappear_when_empty() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
 
     alice.send("/join dev");
     alice.expect("* alice joined #dev");
@@ -220,9 +203,7 @@ fn lobby_is_listed_even_when_empty() {
 #[test]
 fn me_is_shown_to_the_whole_room() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     alice.send("/me waves hello");
     alice.expect("* alice waves hello");
     bob.expect("* alice waves hello");
@@ -233,9 +214,7 @@ fn me_is_shown_to_the_whole_room() {
 #[test]
 fn me_cannot_forge_server_notices() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     for forged in [
         "quit (too slow)",
         "quit",
@@ -279,9 +258,7 @@ fn unknown_commands_point_to_help() {
 #[test]
 fn double_slash_sends_a_line_starting_with_slash() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     alice.send("//shrug");
     bob.expect("alice: /shrug");
 }
@@ -289,9 +266,7 @@ fn double_slash_sends_a_line_starting_with_slash() {
 #[test]
 fn control_characters_are_stripped_from_chat() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     alice.send_raw(b"\x1b[2J\x1b[31mred\x07 and\ttab\x7f \xc2\x9bcsi\n");
     bob.expect("alice: [2J[31mred and\ttab csi");
     alice.send("/me \x1b]0;pwned\x07dances");
@@ -307,9 +282,7 @@ fn control_characters_are_stripped_from_chat() {
 #[test]
 fn empty_lines_are_ignored_and_crlf_accepted() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     alice.send_raw(b"\n\r\n   \nwindows line\r\n");
     bob.expect("alice: windows line");
 }
@@ -329,9 +302,7 @@ fn name_and_lines_can_arrive_in_one_packet() {
 #[test]
 fn quit_tells_the_room_then_closes() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    alice.expect("* bob joined #lobby");
+    let (mut alice, mut bob) = pair(server.addr);
     alice.send("/quit  off to lunch ");
     bob.expect("* alice quit (off to lunch)");
     alice.expect("* bye");
@@ -386,10 +357,8 @@ fn reset_connection_is_removed_at_once() {
 #[test]
 fn closed_connection_without_quit_is_removed() {
     let server = start_server();
-    let mut alice = TestClient::join(server.addr, "alice");
-    let mut bob = TestClient::join(server.addr, "bob");
-    // Read everything first: closing with unread data would send a reset instead.
-    alice.expect("* bob joined #lobby");
+    // pair has alice read everything: closing with unread data would send a reset instead.
+    let (alice, mut bob) = pair(server.addr);
     drop(alice);
     bob.expect("* alice quit (connection closed)");
 }

@@ -1,0 +1,260 @@
+//! Clients: a line client speaking the protocol as a bot or `nc` would, rooms of them
+//! already joined, and the real `chat-client` binary in pipe mode.
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::{Lines, Process, TIMEOUT, show_lines};
+
+/// A client speaking the line protocol, as a bot or `nc` would. Its reads and writes time
+/// out, so a server that stops answering fails the test instead of hanging it.
+pub struct TestClient {
+    pub name: String,
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+    /// Every line received, for failure messages.
+    pub received: Vec<String>,
+}
+
+impl TestClient {
+    /// Connects and reads the greeting, without sending a name.
+    pub fn connect(addr: SocketAddr) -> TestClient {
+        let stream = TcpStream::connect(addr).expect("connect to test server");
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .expect("set read timeout");
+        stream
+            .set_write_timeout(Some(TIMEOUT))
+            .expect("set write timeout");
+        let reader = BufReader::new(stream.try_clone().expect("clone stream"));
+        let mut client = TestClient {
+            name: String::new(),
+            stream,
+            reader,
+            received: Vec::new(),
+        };
+        client.expect_prefix("* hello");
+        client
+    }
+
+    /// Connects and joins as `name`, waiting for the welcome.
+    pub fn join(addr: SocketAddr, name: &str) -> TestClient {
+        let mut client = TestClient::connect(addr);
+        client.send(name);
+        client.expect_prefix(&format!("* welcome {name}, you are in #lobby"));
+        client.name = name.to_string();
+        client
+    }
+
+    pub fn send(&mut self, line: &str) {
+        self.send_raw(format!("{line}\n").as_bytes());
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        if let Err(err) = self.stream.write_all(bytes) {
+            panic!(
+                "{}: could not send ({err}); {}",
+                self.name,
+                self.transcript()
+            );
+        }
+    }
+
+    /// The next line, or `None` if the server closed the connection. Panics on timeout.
+    pub fn recv(&mut self) -> Option<String> {
+        let mut buffer = Vec::new();
+        match self.reader.read_until(b'\n', &mut buffer) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert_eq!(
+                    buffer.pop(),
+                    Some(b'\n'),
+                    "{}: connection closed mid-line after {:?}",
+                    self.name,
+                    String::from_utf8_lossy(&buffer)
+                );
+                let line = String::from_utf8(buffer).unwrap_or_else(|err| {
+                    panic!("{}: server sent invalid UTF-8: {err}", self.name)
+                });
+                self.received.push(line.clone());
+                Some(line)
+            }
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!(
+                    "no line from the server within {TIMEOUT:?}; {}",
+                    self.transcript()
+                )
+            }
+            Err(err) => panic!(
+                "reading from the server failed: {err}; {}",
+                self.transcript()
+            ),
+        }
+    }
+
+    /// Whether something (a line, or the end) has arrived and not been read yet.
+    pub fn has_pending(&self) -> bool {
+        if !self.reader.buffer().is_empty() {
+            return true;
+        }
+        self.stream.set_nonblocking(true).expect("set non-blocking");
+        let peeked = self.stream.peek(&mut [0u8]);
+        self.stream.set_nonblocking(false).expect("set blocking");
+        match peeked {
+            Ok(_) => true,
+            Err(err) if err.kind() == ErrorKind::WouldBlock => false,
+            Err(err) => panic!("{}: peek failed: {err}", self.name),
+        }
+    }
+
+    /// The server must close the connection next.
+    pub fn expect_closed(&mut self) {
+        if let Some(line) = self.recv() {
+            panic!(
+                "expected the connection to close, got {line:?}; {}",
+                self.transcript()
+            );
+        }
+    }
+
+    /// Reads everything until the server closes the connection, which must be within
+    /// [`TIMEOUT`].
+    pub fn read_until_closed(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut lines = Vec::new();
+        while let Some(line) = self.recv() {
+            lines.push(line);
+            if Instant::now() >= deadline {
+                panic!("still open after {TIMEOUT:?}; {}", self.transcript());
+            }
+        }
+        lines
+    }
+
+    /// Makes sure everything sent so far was handled, by a round trip: `/who` is answered
+    /// only after the lines before it. Returns the answer.
+    pub fn sync(&mut self) -> String {
+        self.send("/who");
+        self.wait_until("a /who answer", |line| line.starts_with("* #"))
+    }
+
+    /// Closes the sending side (EOF for the server).
+    pub fn shutdown_write(&self) {
+        self.stream
+            .shutdown(Shutdown::Write)
+            .expect("shutdown write");
+    }
+
+    /// Resets the connection (RST instead of FIN), as a killed process might.
+    pub fn reset(self) {
+        rustix::net::sockopt::set_socket_linger(&self.stream, Some(Duration::ZERO))
+            .expect("set linger");
+        drop(self);
+    }
+
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+impl Lines for TestClient {
+    /// The next line, which must exist.
+    fn line(&mut self) -> String {
+        match self.recv() {
+            Some(line) => line,
+            None => panic!("connection closed; {}", self.transcript()),
+        }
+    }
+
+    fn transcript(&self) -> String {
+        format!("{} received: {}", self.name, show_lines(&self.received))
+    }
+}
+
+/// How the peer ended a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closed {
+    /// A FIN: everything it sent arrived.
+    Eof,
+    /// A reset (`ECONNRESET`): what it had not yet sent is lost.
+    Reset,
+}
+
+/// Reads `stream` until the peer closes it, with an end of file or a reset, keeping every
+/// byte that arrived before (a reset discards only what was not yet sent). Panics, showing
+/// what arrived, if it is still open after [`TIMEOUT`] or a read fails any other way.
+pub fn drain_until_closed(stream: &TcpStream) -> (Vec<u8>, Closed) {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 1 << 16];
+    let failed = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break format!("still open after {TIMEOUT:?}");
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .expect("set read timeout");
+        match (&*stream).read(&mut chunk) {
+            Ok(0) => return (received, Closed::Eof),
+            Ok(read) => received.extend_from_slice(&chunk[..read]),
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => {
+                return (received, Closed::Reset);
+            }
+            Err(err) if err.kind() == ErrorKind::Interrupted => {}
+            Err(err) => break format!("read failed: {err} ({:?})", err.kind()),
+        }
+    };
+    let tail = &received[received.len().saturating_sub(300)..];
+    panic!(
+        "expected the peer to close the connection, but it is {failed}; {} bytes arrived \
+         before, ending {:?}",
+        received.len(),
+        String::from_utf8_lossy(tail)
+    );
+}
+
+/// alice and bob in the lobby, alice having seen bob join.
+pub fn pair(addr: SocketAddr) -> (TestClient, TestClient) {
+    let [alice, bob] = room_of(addr, ["alice", "bob"]);
+    (alice, bob)
+}
+
+/// Clients joined in the lobby in the order of `names`, each having seen every later one
+/// join: everyone is in before the test goes on, and nobody has a notice left unread.
+pub fn room_of<const N: usize>(addr: SocketAddr, names: [&str; N]) -> [TestClient; N] {
+    let mut clients = names.map(|name| TestClient::join(addr, name));
+    // Joins are announced in the order they happen, and each join above waited for its
+    // welcome before the next one began.
+    for (index, client) in clients.iter_mut().enumerate() {
+        for later in &names[index + 1..] {
+            client.expect(&format!("* {later} joined #lobby"));
+        }
+    }
+    clients
+}
+
+/// The real `chat-client` against `addr` with stdin and stdout as pipes (no terminal).
+pub fn start_client(addr: SocketAddr, args: &[&str]) -> Process {
+    Process::spawn(
+        Command::new(env!("CARGO_BIN_EXE_chat-client"))
+            .args(["--host", "127.0.0.1", "--port", &addr.port().to_string()])
+            .args(args)
+            .env_remove("NO_COLOR"),
+    )
+}
+
+/// What follows the `[HH:MM] ` stamp that `chat-client` puts before each line, or `None`
+/// if `line` does not start with one.
+pub fn strip_stamp(line: &str) -> Option<&str> {
+    let bytes = line.as_bytes();
+    let stamped = bytes.len() >= 8
+        && bytes[0] == b'['
+        && bytes[1..3].iter().all(u8::is_ascii_digit)
+        && bytes[3] == b':'
+        && bytes[4..6].iter().all(u8::is_ascii_digit)
+        && &bytes[6..8] == b"] ";
+    stamped.then(|| &line[8..])
+}

@@ -1,0 +1,129 @@
+//! Servers to test against: one in this process on 127.0.0.1 port 0, or the real
+//! `chat-server` binary.
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use chat_server::{Config, Server, ShutdownHandle};
+
+use super::{Exit, Lines, Process};
+
+/// The config tests use unless they test a limit: defaults, but no flood control, so a test
+/// can send many lines quickly.
+pub fn test_config() -> Config {
+    Config {
+        flood_burst: 0,
+        flood_rate: 0,
+        ..Config::default()
+    }
+}
+
+/// A server running in this process; stopped (and waited for) when dropped.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    handle: ShutdownHandle,
+    thread: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Stops the server and waits for `run` to return.
+    pub fn stop(&mut self) {
+        self.handle.shutdown();
+        if let Some(thread) = self.thread.take() {
+            thread
+                .join()
+                .expect("server thread panicked")
+                .expect("server run failed");
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.handle.shutdown();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+pub fn start_server() -> TestServer {
+    start_server_with(test_config())
+}
+
+pub fn start_server_with(config: Config) -> TestServer {
+    let server = Server::bind("127.0.0.1:0", config).expect("bind the test server");
+    run_server(server)
+}
+
+/// A server on a listener of the caller's: to come back on the port of a server that
+/// stopped, give each server a clone of one listener. Binding the port again instead can
+/// fail while the old server's side of a connection lingers in TIME_WAIT.
+pub fn start_server_on(listener: TcpListener, config: Config) -> TestServer {
+    let server = Server::from_listener(listener, config).expect("serve on the listener");
+    run_server(server)
+}
+
+fn run_server(server: Server) -> TestServer {
+    let addr = server.local_addr().expect("local addr");
+    let handle = server.shutdown_handle();
+    let thread = thread::spawn(move || server.run());
+    TestServer {
+        addr,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+/// A real `chat-server` process on 127.0.0.1 port 0; killed when dropped.
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    process: Process,
+}
+
+impl ServerProcess {
+    pub fn start(extra_args: &[&str]) -> ServerProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chat-server"));
+        command.args(extra_args);
+        ServerProcess::spawn(command)
+    }
+
+    /// Starts the server with its open-file limit (soft and hard) lowered to `limit`, so
+    /// it can't raise it.
+    pub fn start_with_fd_limit(limit: usize, extra_args: &[&str]) -> ServerProcess {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(env!("CARGO_BIN_EXE_chat-server"))
+            .args(extra_args);
+        ServerProcess::spawn(command)
+    }
+
+    /// Starts `command` and waits for its ready line, `listening on ADDR`.
+    fn spawn(mut command: Command) -> ServerProcess {
+        let mut process = Process::spawn(command.args(["--host", "127.0.0.1", "--port", "0"]));
+        let line = process.line();
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|addr| addr.parse().ok())
+            .unwrap_or_else(|| panic!("not a ready line: {line:?}; {}", process.transcript()));
+        ServerProcess { addr, process }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// Sends a signal to the server.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        self.process.signal(signal);
+    }
+
+    /// Waits for the server to exit; panics if it takes longer than `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> Exit {
+        self.process.wait_exit(limit)
+    }
+}
