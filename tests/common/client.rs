@@ -2,7 +2,7 @@
 //! already joined, and the real `chat-client` binary in pipe mode.
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,24 @@ impl TestClient {
     /// Connects and reads the greeting, without sending a name.
     pub fn connect(addr: SocketAddr) -> TestClient {
         let stream = TcpStream::connect(addr).expect("connect to test server");
+        TestClient::greeted(stream)
+    }
+
+    /// Connects from the local address `source` (another loopback address, such as
+    /// 127.0.0.2, is another client address to the server) and reads the greeting.
+    pub fn connect_from(source: IpAddr, addr: SocketAddr) -> TestClient {
+        TestClient::greeted(connect_from(source, addr))
+    }
+
+    fn greeted(stream: TcpStream) -> TestClient {
+        let mut client = TestClient::from_stream(stream);
+        client.expect_prefix("* hello");
+        client
+    }
+
+    /// A client on a connection already made, reading nothing yet (for a connection the
+    /// server may refuse).
+    pub fn from_stream(stream: TcpStream) -> TestClient {
         stream
             .set_read_timeout(Some(TIMEOUT))
             .expect("set read timeout");
@@ -29,14 +47,12 @@ impl TestClient {
             .set_write_timeout(Some(TIMEOUT))
             .expect("set write timeout");
         let reader = BufReader::new(stream.try_clone().expect("clone stream"));
-        let mut client = TestClient {
+        TestClient {
             name: String::new(),
             stream,
             reader,
             received: Vec::new(),
-        };
-        client.expect_prefix("* hello");
-        client
+        }
     }
 
     /// Connects and joins as `name`, waiting for the welcome.
@@ -180,6 +196,19 @@ pub enum Closed {
     Eof,
     /// A reset (`ECONNRESET`): what it had not yet sent is lost.
     Reset,
+}
+
+/// A TCP connection to `addr` from the local address `source`.
+pub fn connect_from(source: IpAddr, addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("make a socket");
+    socket
+        .bind(&SocketAddr::new(source, 0).into())
+        .unwrap_or_else(|err| panic!("bind to {source}: {err}"));
+    socket
+        .connect_timeout(&addr.into(), TIMEOUT)
+        .unwrap_or_else(|err| panic!("connect from {source} to {addr}: {err}"));
+    socket.into()
 }
 
 /// Reads `stream` until the peer closes it, with an end of file or a reset, keeping every

@@ -21,7 +21,10 @@ use std::time::{Duration, Instant};
 // Each test file uses a different part of these too.
 #[allow(unused_imports)]
 pub use self::{
-    client::{Closed, TestClient, drain_until_closed, pair, room_of, start_client, strip_stamp},
+    client::{
+        Closed, TestClient, connect_from, drain_until_closed, pair, room_of, start_client,
+        strip_stamp,
+    },
     pane::{Pane, last_row, row_index},
     process::{Exit, Process, fd_count, proc_status},
     server::{

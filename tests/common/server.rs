@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chat_server::{Config, Server, ShutdownHandle};
 
-use super::{Exit, Lines, Process};
+use super::{Exit, Lines, Process, TIMEOUT, eventually};
 
 /// The config tests use unless they test a limit: defaults, but no flood control, so a test
 /// can send many lines quickly.
@@ -93,13 +93,34 @@ impl ServerProcess {
     /// Starts the server with its open-file limit (soft and hard) lowered to `limit`, so
     /// it can't raise it.
     pub fn start_with_fd_limit(limit: usize, extra_args: &[&str]) -> ServerProcess {
+        ServerProcess::start_limited(&format!("-n {limit}"), extra_args)
+    }
+
+    /// Starts the server under `ulimit ULIMIT` (`-n 80`, `-v 300000`).
+    pub fn start_limited(ulimit: &str, extra_args: &[&str]) -> ServerProcess {
         let mut command = Command::new("sh");
         command
             .arg("-c")
-            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(format!("ulimit {ulimit} && exec \"$0\" \"$@\""))
             .arg(env!("CARGO_BIN_EXE_chat-server"))
             .args(extra_args);
         ServerProcess::spawn(command)
+    }
+
+    /// What the server has logged so far.
+    pub fn stderr(&self) -> String {
+        self.process.stderr()
+    }
+
+    /// Waits until the log has a line containing `text`; returns the whole log.
+    pub fn wait_log(&self, text: &str) -> String {
+        let mut log = String::new();
+        let found = eventually(TIMEOUT, || {
+            log = self.stderr();
+            log.contains(text)
+        });
+        assert!(found, "the log never said {text:?}; it has:\n{log}");
+        log
     }
 
     /// Starts `command` and waits for its ready line, `listening on ADDR`.

@@ -1,9 +1,9 @@
 //! How many clients this process can really serve. Every client is a thread and a socket,
 //! and the kernel caps both: open files (`RLIMIT_NOFILE`), memory maps (`vm.max_map_count`;
-//! each thread takes several), threads system-wide (`kernel.threads-max`, `kernel.pid_max`)
-//! and address space (`RLIMIT_AS`). Past any of them, creating a thread fails, and a thread
-//! whose stack guard can't be mapped aborts the whole process; so the server works out its
-//! capacity at start, with headroom, and turns connections beyond it away as `server full`.
+//! each thread takes several) and threads system-wide (`kernel.threads-max`,
+//! `kernel.pid_max`). Past any of them, creating a thread fails, and a thread whose stack
+//! guard can't be mapped aborts the whole process; so the server works out its capacity at
+//! start, with headroom, and turns connections beyond it away as `server full`.
 
 use std::fmt;
 use std::fs;
@@ -20,9 +20,6 @@ const SPARE_MAPS: u64 = 2048;
 /// Threads (system-wide) kept free for the rest of the machine.
 const SPARE_THREADS: u64 = 512;
 
-/// Address space kept free for the heap and the rest.
-const SPARE_ADDRESS_SPACE: u64 = 256 << 20;
-
 /// What a client thread costs, if measuring it fails: a stack and its guard page, and an
 /// alternate signal stack and its guard page.
 const DEFAULT_MAPS_PER_THREAD: u64 = 4;
@@ -36,8 +33,6 @@ pub enum Bound {
     MapCount { limit: u64, per_thread: u64 },
     /// `kernel.threads-max` or `kernel.pid_max`, whichever is lower.
     Threads(u64),
-    /// `RLIMIT_AS`.
-    AddressSpace(u64),
 }
 
 impl fmt::Display for Bound {
@@ -57,11 +52,6 @@ impl fmt::Display for Bound {
                 "the system's thread limit ({limit}; raise kernel.threads-max and kernel.pid_max \
                  with sysctl)"
             ),
-            Bound::AddressSpace(limit) => write!(
-                f,
-                "the address-space limit ({} MiB; raise it with `ulimit -v`)",
-                limit >> 20
-            ),
         }
     }
 }
@@ -80,21 +70,16 @@ struct Readings {
     maps: Option<(u64, u64)>,
     maps_per_thread: u64,
     threads: Option<(u64, u64)>,
-    address_space: Option<(u64, u64)>,
-    address_space_per_thread: u64,
 }
 
 /// Works out this process's capacity for client threads whose stacks are `stack_bytes`.
 /// A limit that can't be read is taken as no limit.
 pub fn measure(stack_bytes: usize) -> Capacity {
-    let (maps_per_thread, address_space_per_thread) = probe_thread(stack_bytes);
     let readings = Readings {
         open_files: open_files(),
         maps: read_number("/proc/sys/vm/max_map_count").zip(count_lines("/proc/self/maps")),
-        maps_per_thread,
+        maps_per_thread: maps_per_thread(stack_bytes),
         threads: system_threads(),
-        address_space: address_space(),
-        address_space_per_thread,
     };
     capacity_from(&readings)
 }
@@ -114,11 +99,6 @@ fn capacity_from(readings: &Readings) -> Capacity {
         let free = limit.saturating_sub(used + SPARE_THREADS);
         candidates.push((free, Bound::Threads(limit)));
     }
-    if let Some((limit, used)) = readings.address_space {
-        let per_thread = readings.address_space_per_thread.max(1);
-        let free = limit.saturating_sub(used + SPARE_ADDRESS_SPACE) / per_thread;
-        candidates.push((free, Bound::AddressSpace(limit)));
-    }
     let (clients, bound) = candidates
         .into_iter()
         .min_by_key(|(free, _)| *free)
@@ -129,9 +109,9 @@ fn capacity_from(readings: &Readings) -> Capacity {
     }
 }
 
-/// Starts one thread like a client's and sees what it costs: memory maps, address space.
-fn probe_thread(stack_bytes: usize) -> (u64, u64) {
-    let before = (count_lines("/proc/self/maps"), virtual_size());
+/// Starts one thread like a client's and counts the memory maps it adds.
+fn maps_per_thread(stack_bytes: usize) -> u64 {
+    let before = count_lines("/proc/self/maps");
     let (started, parked) = (mpsc::channel(), mpsc::channel::<()>());
     let thread = thread::Builder::new()
         .name("capacity-probe".into())
@@ -141,32 +121,22 @@ fn probe_thread(stack_bytes: usize) -> (u64, u64) {
             let _ = parked.1.recv();
         });
     let Ok(thread) = thread else {
-        return (DEFAULT_MAPS_PER_THREAD, stack_bytes as u64);
+        return DEFAULT_MAPS_PER_THREAD;
     };
     let _ = started.1.recv();
-    let after = (count_lines("/proc/self/maps"), virtual_size());
+    let after = count_lines("/proc/self/maps");
     drop(parked.0);
     let _ = thread.join();
-    let maps = match before.0.zip(after.0) {
+    match before.zip(after) {
         Some((before, after)) if after > before => (after - before).max(2),
         _ => DEFAULT_MAPS_PER_THREAD,
-    };
-    let address_space = match before.1.zip(after.1) {
-        Some((before, after)) if after > before => after - before,
-        _ => stack_bytes as u64,
-    };
-    (maps, address_space)
+    }
 }
 
 fn open_files() -> Option<(u64, u64)> {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current?;
     let used = fs::read_dir("/proc/self/fd").ok()?.count() as u64;
     Some((limit, used))
-}
-
-fn address_space() -> Option<(u64, u64)> {
-    let limit = rustix::process::getrlimit(rustix::process::Resource::As).current?;
-    Some((limit, virtual_size()?))
 }
 
 /// Threads on the whole system (`/proc/loadavg`'s `running/total`) against the lower of
@@ -181,14 +151,6 @@ fn system_threads() -> Option<(u64, u64)> {
     let loadavg = fs::read_to_string("/proc/loadavg").ok()?;
     let total = loadavg.split_whitespace().nth(3)?.split_once('/')?.1;
     Some((limit, total.parse().ok()?))
-}
-
-/// This process's virtual size (`VmSize`), in bytes.
-fn virtual_size() -> Option<u64> {
-    let status = fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find_map(|line| line.strip_prefix("VmSize:"))?;
-    let kib: u64 = line.trim().strip_suffix("kB")?.trim().parse().ok()?;
-    Some(kib * 1024)
 }
 
 fn read_number(path: &str) -> Option<u64> {
@@ -210,12 +172,13 @@ mod tests {
             maps: Some((65_530, 100)),
             maps_per_thread: 4,
             threads: Some((32_768, 300)),
-            address_space: None,
-            address_space_per_thread: 0,
         };
         let capacity = capacity_from(&readings);
         assert_eq!(capacity.clients, (65_530 - 100 - 2048) / 4);
-        assert!(matches!(capacity.bound, Bound::MapCount { limit: 65_530, .. }));
+        assert!(matches!(
+            capacity.bound,
+            Bound::MapCount { limit: 65_530, .. }
+        ));
         assert!(capacity.bound.to_string().contains("vm.max_map_count"));
 
         let few_files = Readings {
@@ -230,8 +193,7 @@ mod tests {
     fn this_process_can_be_measured() {
         let capacity = measure(256 * 1024);
         assert!(capacity.clients > 0, "{capacity:?}");
-        let (maps, address_space) = probe_thread(256 * 1024);
+        let maps = maps_per_thread(256 * 1024);
         assert!(maps >= 2, "{maps} maps per thread");
-        assert!(address_space >= 256 * 1024, "{address_space} bytes per thread");
     }
 }

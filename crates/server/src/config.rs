@@ -1,8 +1,8 @@
 //! The server's limits: [`Config`], its defaults, and the check that they can work together.
 
 use std::io;
-use std::ops::RangeInclusive;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};

@@ -34,7 +34,7 @@ pub mod transport;
 mod writer;
 
 pub use address::parse_exempt;
-pub use ipnet::IpNet;
 pub use config::Config;
 pub use event::{EventKind, EventSink, RoomEvent};
+pub use ipnet::IpNet;
 pub use server::{Server, ShutdownHandle, raise_fd_limit};

@@ -132,7 +132,9 @@ fn summarise(ip: IpAddr, window: &Window, summaries: &mut Vec<String>) {
 fn summarise_all(all: &Window, summaries: &mut Vec<String>) {
     if all.withheld > 0 {
         let more = thousands(all.withheld);
-        summaries.push(format!("... {more} lines about clients left out of the log in the last minute"));
+        summaries.push(format!(
+            "... {more} lines about clients left out of the log in the last minute"
+        ));
     }
 }
 
@@ -141,7 +143,7 @@ fn thousands(number: u64) -> String {
     let digits = number.to_string();
     let mut out = String::new();
     for (index, digit) in digits.chars().enumerate() {
-        if index > 0 && (digits.len() - index) % 3 == 0 {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
             out.push(',');
         }
         out.push(digit);

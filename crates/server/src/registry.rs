@@ -379,7 +379,10 @@ impl Registry {
                 return Err(MoveError::AlreadyThere);
             }
             // Leaving an emptied room frees its place for the new one.
-            let frees_one = state.rooms.get(&user.room).is_some_and(|old| old.members.len() == 1)
+            let frees_one = state
+                .rooms
+                .get(&user.room)
+                .is_some_and(|old| old.members.len() == 1)
                 && user.room != name_key(LOBBY);
             if !state.rooms.contains_key(&room_key)
                 && state.rooms.len() >= state.max_rooms + usize::from(frees_one)
@@ -452,7 +455,13 @@ impl Registry {
             .map(|(room, count)| (room.as_str(), *count))
             .collect();
         let more = rooms.len().saturating_sub(MAX_LISTED_ROOMS);
-        line_chunk(&Notice::Rooms { rooms: listed, more }.into())
+        line_chunk(
+            &Notice::Rooms {
+                rooms: listed,
+                more,
+            }
+            .into(),
+        )
     }
 
     /// How many users of this instance have joined.

@@ -95,8 +95,9 @@ pub(crate) struct Shared {
     pub(crate) registry: Registry,
     writers: Writers,
     connections: Connections,
-    /// Connections served at once: `--max-clients`, or less if the system can't take it.
-    max_clients: usize,
+    /// Connections served at once: `--max-clients`, or less if the system can't take it
+    /// (lowered further if starting a thread ever fails).
+    max_clients: AtomicUsize,
     addresses: Arc<Addresses>,
     pub(crate) log_limit: LogLimit,
     stopping: AtomicBool,
@@ -187,7 +188,7 @@ impl Server {
             );
         }
         let shared = Arc::new(Shared {
-            max_clients: config.max_clients.min(capacity.clients),
+            max_clients: AtomicUsize::new(config.max_clients.min(capacity.clients)),
             addresses: Arc::new(Addresses::new(config.address_limits())),
             log_limit: LogLimit::default(),
             registry: Registry::new(
@@ -274,9 +275,10 @@ impl Server {
     fn admit(&self, stream: TcpStream, peer: SocketAddr) {
         let shared = &self.shared;
         let logs = shared.log_limit.allow(peer.ip());
-        if shared.connections.len() >= shared.max_clients {
+        let max_clients = shared.max_clients.load(Ordering::Relaxed);
+        if shared.connections.len() >= max_clients {
             if logs {
-                log::warn!("{peer} refused: server full ({} clients)", shared.max_clients);
+                log::warn!("{peer} refused: server full ({max_clients} clients)");
             }
             refuse(&stream, &Refusal::ServerFull.into());
             return;
@@ -292,7 +294,9 @@ impl Server {
             }
         };
         let transport = Transport::plain(stream);
-        let outbox = shared.writers.outbox(transport, shared.config.queue_limits());
+        let outbox = shared
+            .writers
+            .outbox(transport, shared.config.queue_limits());
         // Made before the thread so that if the thread can't start, dropping the closure
         // still removes the connection.
         let tracked = Tracked {
@@ -305,7 +309,14 @@ impl Server {
             .stack_size(CONNECTION_STACK_BYTES)
             .spawn(move || connection::run(&tracked.shared, thread_outbox, peer, ticket));
         if let Err(err) = spawned {
-            log::error!("{peer} refused: failed to start its thread: {err}");
+            // The system can't take more threads, whatever the limits said: serve as many
+            // as now from here on, rather than try again at the edge of what it can do.
+            let now_serving = shared.connections.len();
+            shared.max_clients.fetch_min(now_serving, Ordering::Relaxed);
+            log::error!(
+                "{peer} refused: failed to start its thread ({err}); serving at most \
+                 {now_serving} clients from now on"
+            );
             refuse(outbox.transport().socket(), &Refusal::ServerFull.into());
         }
     }
