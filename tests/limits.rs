@@ -369,3 +369,78 @@ fn a_join_and_reset_flood_fills_the_log_by_a_few_lines() {
     eprintln!("{CYCLES} join-and-reset cycles: {} bytes of log", log.len());
     assert!(per_cycle <= 100, "{per_cycle} bytes per cycle:\n{log}");
 }
+
+#[test]
+fn one_address_reaches_a_user_with_at_most_a_hundred_lines_in_five_seconds() {
+    const ATTACK: Duration = Duration::from_secs(7);
+    const WINDOW: Duration = Duration::from_secs(5);
+    let server = start_server_with(Config {
+        exempt: Vec::new(),
+        ..Config::default()
+    });
+    let mut victim = TestClient::join(server.addr, "victim");
+    let attacker = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2));
+    let addr = server.addr;
+    let attack = thread::spawn(move || {
+        let started = Instant::now();
+        let mut connections = 0;
+        while started.elapsed() < ATTACK {
+            let stream = connect_from(attacker, addr);
+            let mut client = TestClient::from_stream(stream);
+            if client.line() != "* hello! send your name (1-32 letters, digits, _ or -)" {
+                // Refused: too many connections. Try again shortly.
+                thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            connections += 1;
+            client.send(&format!("atk{connections}"));
+            let flood: String = (0..50)
+                .map(|i| format!("flood {i}\n/msg victim private {i}\n"))
+                .collect();
+            client.send_raw(flood.as_bytes());
+            thread::sleep(Duration::from_millis(100));
+            client.reset();
+        }
+        connections
+    });
+    // Every line that reached the victim from the attacker, with when it came.
+    let mut arrivals = Vec::new();
+    let started = Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < ATTACK + Duration::from_secs(1) {
+        victim.send("/who");
+        loop {
+            let line = victim.line();
+            if line.starts_with("* #lobby") {
+                break;
+            }
+            if line.contains("atk") {
+                arrivals.push(started.elapsed());
+                last = line;
+            }
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let connections = attack.join().expect("attacker");
+    let most = arrivals
+        .iter()
+        .map(|&from| {
+            arrivals
+                .iter()
+                .filter(|&&at| at >= from && at < from + WINDOW)
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "{connections} connections from one address in {ATTACK:?}: {} lines reached the \
+         victim, at most {most} in any {WINDOW:?} (last: {last:?})",
+        arrivals.len()
+    );
+    assert!(connections > 1, "the attacker never reconnected");
+    assert!(most <= 100, "{most} lines in {WINDOW:?}");
+    assert!(
+        most >= 20,
+        "only {most} lines: the attack did not get through at all"
+    );
+}

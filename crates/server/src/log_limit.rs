@@ -66,7 +66,14 @@ impl Default for LogLimit {
 impl LogLimit {
     /// Whether a line about `ip` may be written now; if not, it is counted for the summary.
     pub fn allow(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
+        let (allowed, summaries) = self.allow_at(ip, Instant::now());
+        for summary in summaries {
+            log::warn!("{summary}");
+        }
+        allowed
+    }
+
+    fn allow_at(&self, ip: IpAddr, now: Instant) -> (bool, Vec<String>) {
         let mut summaries = Vec::new();
         let allowed = {
             let mut windows = lock(&self.windows);
@@ -80,26 +87,30 @@ impl LogLimit {
                 summarise(ip, window, &mut summaries);
                 *window = Window::new(now);
             }
-            if window.written < LINES_PER_ADDRESS && all.written < LINES_IN_ALL {
+            if window.written >= LINES_PER_ADDRESS {
+                window.withheld += 1;
+                false
+            } else if all.written >= LINES_IN_ALL {
+                all.withheld += 1;
+                false
+            } else {
                 window.written += 1;
                 all.written += 1;
                 true
-            } else {
-                window.withheld += 1;
-                all.withheld += 1;
-                false
             }
         };
-        for summary in summaries {
-            log::warn!("{summary}");
-        }
-        allowed
+        (allowed, summaries)
     }
 
     /// Writes the summaries of minutes that have ended, and forgets quiet addresses. Call
     /// now and then (the accept loop does, every second or so).
     pub fn flush(&self) {
-        let now = Instant::now();
+        for summary in self.summaries_at(Instant::now()) {
+            log::warn!("{summary}");
+        }
+    }
+
+    fn summaries_at(&self, now: Instant) -> Vec<String> {
         let mut summaries = Vec::new();
         {
             let mut windows = lock(&self.windows);
@@ -116,9 +127,7 @@ impl LogLimit {
                 *all = Window::new(now);
             }
         }
-        for summary in summaries {
-            log::warn!("{summary}");
-        }
+        summaries
     }
 }
 
@@ -163,6 +172,23 @@ mod tests {
         let allowed = (0..1000).filter(|_| limit.allow(noisy)).count();
         assert_eq!(allowed, LINES_PER_ADDRESS as usize);
         assert!(limit.allow(quiet));
+    }
+
+    #[test]
+    fn what_was_left_out_is_summarised_once_the_minute_is_over() {
+        let limit = LogLimit::default();
+        let noisy: IpAddr = "192.0.2.7".parse().expect("ip");
+        let start = Instant::now();
+        for _ in 0..5000 {
+            limit.allow_at(noisy, start);
+        }
+        assert!(limit.summaries_at(start + Duration::from_secs(1)).is_empty());
+        let summaries = limit.summaries_at(start + WINDOW);
+        assert_eq!(
+            summaries,
+            ["... 4,980 more from 192.0.2.7 in the last minute".to_string()]
+        );
+        assert!(limit.allow_at(noisy, start + WINDOW).0, "a new minute, a new share");
     }
 
     #[test]
