@@ -1,6 +1,7 @@
 //! One client's connection: the thread that reads its lines through its transport, the name
 //! handshake, and the commands it sends once joined.
 
+use std::borrow::Cow;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -242,22 +243,27 @@ impl<'a> Connection<'a> {
 
     /// Handles one line; returns how the connection ends if it does.
     fn handle(&mut self, bytes: &[u8], chat: &mut String) -> Option<End> {
-        let Ok(text) = std::str::from_utf8(bytes) else {
+        let Ok(line) = std::str::from_utf8(bytes) else {
             self.flush_chat(chat);
             self.outbox.send_line(Refusal::InvalidUtf8);
             return None;
         };
-        let line = protocol::strip_controls(text);
         #[cfg(test)]
         if line == tests::PANIC_LINE {
             panic!("panic requested by a test");
         }
+        // Names and commands are taken as sent (a name with a control character in it is
+        // refused, not changed); only the text relayed to others is cleaned.
         if self.member.is_none() {
-            return self.handshake(&line);
+            return self.handshake(line);
         }
-        match protocol::parse_line(&line) {
+        match protocol::parse_line(line) {
             Ok(Command::Say(text)) => {
-                chat.push_str(text);
+                let text = protocol::strip_controls(text);
+                if text.trim().is_empty() {
+                    return None;
+                }
+                chat.push_str(&text);
                 chat.push('\n');
                 if chat.len() >= self.config.chat_batch_limit() {
                     self.flush_chat(chat);
@@ -312,7 +318,9 @@ impl<'a> Connection<'a> {
         let outbox = &self.outbox;
         match command {
             Command::Say(_) => {}
-            Command::Quit(reason) => return Some(End::Quit(reason.map(str::to_string))),
+            Command::Quit(reason) => {
+                return Some(End::Quit(reason.and_then(relayed).map(String::from)));
+            }
             Command::Who => outbox.send(&self.registry.who(&member.key)),
             Command::Rooms => outbox.send(&self.registry.rooms()),
             Command::Help => {
@@ -320,16 +328,26 @@ impl<'a> Connection<'a> {
                     outbox.send_line(Notice::Help { usage, what });
                 }
             }
-            Command::Me(action) if protocol::forges_notice(&member.name, action) => {
-                outbox.send_line(Refusal::ForgedAction);
-            }
-            Command::Me(action) => self.registry.act(&member.key, action),
-            Command::Msg { to, text } => {
-                if self.registry.whisper(&member.key, to, text).is_err() {
-                    let name = Quoted::new(to);
-                    outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
+            Command::Me(action) => match relayed(action) {
+                None => outbox.send_line(Refusal::Usage {
+                    usage: "/me ACTION",
+                }),
+                Some(action) if protocol::forges_notice(&member.name, &action) => {
+                    outbox.send_line(Refusal::ForgedAction);
                 }
-            }
+                Some(action) => self.registry.act(&member.key, &action),
+            },
+            Command::Msg { to, text } => match relayed(text) {
+                None => outbox.send_line(Refusal::Usage {
+                    usage: "/msg NAME TEXT",
+                }),
+                Some(text) => {
+                    if self.registry.whisper(&member.key, to, &text).is_err() {
+                        let name = Quoted::new(to);
+                        outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
+                    }
+                }
+            },
             Command::Nick(new_name) if new_name == member.name => {
                 outbox.send_borrowed(&Refusal::AlreadyCalled { name: new_name }.into());
             }
@@ -354,6 +372,16 @@ impl<'a> Connection<'a> {
         }
         None
     }
+}
+
+/// Text for others (an action, a private message, a quit reason) as it is relayed: cleaned
+/// and trimmed, or `None` if nothing is left.
+fn relayed(text: &str) -> Option<Cow<'_, str>> {
+    let clean = match protocol::strip_controls(text) {
+        Cow::Borrowed(clean) => Cow::Borrowed(clean.trim()),
+        Cow::Owned(clean) => Cow::Owned(clean.trim().to_string()),
+    };
+    (!clean.is_empty()).then_some(clean)
 }
 
 /// The error line for a refused name.
