@@ -39,3 +39,52 @@ fn nick_refuses_a_control_character_instead_of_removing_it() {
     alice.send("/nick carol");
     alice.expect("* alice is now carol");
 }
+
+#[test]
+fn a_decomposed_name_is_taken_in_its_composed_form() {
+    let server = start_server();
+    let mut jose = TestClient::connect(server.addr);
+    jose.send("jose\u{301}");
+    jose.expect("* welcome jos\u{e9}, you are in #lobby (1): jos\u{e9}");
+    let mut other = TestClient::connect(server.addr);
+    other.send("jos\u{e9}");
+    other.expect("! name \"jos\u{e9}\" is taken, choose another");
+    other.send("JOSE\u{301}");
+    other.expect("! name \"JOSE\u{301}\" is taken, choose another");
+    other.send("bob");
+    other.expect_prefix("* welcome bob");
+    other.send("/msg jose\u{301} hola");
+    jose.wait_for("bob -> jos\u{e9}: hola");
+}
+
+#[test]
+fn names_that_draw_nothing_are_refused() {
+    let server = start_server();
+    let mut client = TestClient::connect(server.addr);
+    // The name as sent, as the error quotes it, and the character it names.
+    for (name, quoted, blank) in [
+        ("\u{3164}", "\\u{3164}", "\\u{3164}"),
+        ("\u{3164}\u{3164}", "\\u{3164}\\u{3164}", "\\u{3164}"),
+        ("\u{115f}", "\\u{115f}", "\\u{115f}"),
+        ("\u{1160}", "\\u{1160}", "\\u{1160}"),
+        ("\u{ffa0}", "\\u{ffa0}", "\\u{ffa0}"),
+        ("alice\u{3164}", "alice\\u{3164}", "\\u{3164}"),
+        (
+            "alice\u{3164}-\u{1433}\u{3164}victim",
+            "alice\\u{3164}-\u{1433}\\u{3164}victim",
+            "\\u{3164}",
+        ),
+        ("al\u{200b}ice", "al\\u{200b}ice", "\\u{200b}"),
+    ] {
+        client.send(name);
+        client.expect(&format!(
+            "! invalid name \"{quoted}\": it contains '{blank}', which is invisible; {RULE}"
+        ));
+    }
+    client.send("alice");
+    client.expect_prefix("* welcome alice");
+    client.send("/nick alice\u{ffa0}");
+    client.expect(&format!(
+        "! invalid name \"alice\\u{{ffa0}}\": it contains '\\u{{ffa0}}', which is invisible; {RULE}"
+    ));
+}

@@ -4,7 +4,7 @@
 use chat_protocol::framing::{Frame, LineFramer};
 use chat_protocol::{
     Command, MAX_NAME_CHARS, MemberList, NameError, Notice, ParseError, Quoted, Refusal,
-    ServerLine, forges_notice, parse_line, strip_controls, validate_name,
+    ServerLine, forges_notice, is_name, parse_line, strip_controls,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -135,7 +135,7 @@ proptest! {
         let allowed = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
         let count = name.chars().count();
         let expected = (1..=MAX_NAME_CHARS).contains(&count) && name.chars().all(allowed);
-        prop_assert_eq!(validate_name(&name).is_ok(), expected, "{:?}", name);
+        prop_assert_eq!(is_name(&name), expected, "{:?}", name);
     }
 
     #[test]
@@ -155,7 +155,7 @@ proptest! {
         let listed_count = count.max(listed.len());
         let members = MemberList::new(&room, listed_count, listed.iter().map(String::as_str));
         let reason = match bad {
-            c if validate_name(&c.to_string()).is_ok() => NameError::TooLong,
+            c if is_name(&c.to_string()) => NameError::TooLong,
             c => NameError::BadChar(c),
         };
         let reason_text = text.trim_start_matches(' ');

@@ -4,7 +4,8 @@
 //! The contract is written up in `docs/protocol.md`.
 //!
 //! # Layout
-//! - `name`: user and room names, their rules and how they compare.
+//! - `name`: user and room names, their rules, their normal form and how they compare.
+//! - `invisible`: the characters that draw nothing.
 //! - `command`: parsing a joined client's line into a [`Command`].
 //! - `line`: [`ServerLine`], every line the server sends, both directions.
 //! - `out`: writing a line into a `Formatter` or straight into bytes.
@@ -14,6 +15,7 @@
 
 mod command;
 pub mod framing;
+mod invisible;
 mod line;
 mod name;
 mod out;
@@ -25,8 +27,8 @@ pub use line::{
     MAX_LISTED_NAMES, MemberList, Notice, QuitReason, Refusal, ServerLine, forges_notice,
 };
 pub use name::{
-    LOBBY, MAX_NAME_CHARS, NAME_RULE, NameError, is_name, is_room, name_key, parse_room, same_name,
-    validate_name,
+    LOBBY, MAX_NAME_CHARS, NAME_RULE, Name, NameError, is_name, is_room, name_key, parse_room,
+    same_name,
 };
 pub use quote::{MAX_QUOTED_CHARS, Quoted};
 pub use text::strip_controls;

@@ -1,7 +1,17 @@
-//! User and room names: what a valid name is, and how two names are compared.
+//! User and room names: what a valid name is, the form it is kept in, and how two names
+//! are compared.
+//!
+//! Two checks for two jobs. [`is_name`] is the shape of a name (no spaces, no colons), what
+//! reading a server line relies on, cheap enough for millions of lines. [`Name::new`] is
+//! what the server checks before it gives a name out: the name in its normal form (NFC),
+//! and no character that draws nothing.
 
 use std::fmt;
+use std::ops::Deref;
 
+use unicode_normalization::UnicodeNormalization;
+
+use crate::invisible::is_default_ignorable;
 use crate::quote::{quote_char, unquote_char};
 
 /// Longest user or room name, in characters (not bytes), so `민수` counts as two.
@@ -22,6 +32,8 @@ pub enum NameError {
     TooLong,
     /// A character that is not a letter, a digit, `_` or `-`.
     BadChar(char),
+    /// A character that draws nothing: a zero-width space, a Hangul filler, a joiner.
+    Invisible(char),
 }
 
 impl fmt::Display for NameError {
@@ -31,9 +43,15 @@ impl fmt::Display for NameError {
             NameError::TooLong => write!(f, "it is longer than {MAX_NAME_CHARS} characters"),
             NameError::BadChar(' ') => write!(f, "it contains a space"),
             NameError::BadChar(c) => write!(f, "it contains {}", quote_char(*c)),
+            NameError::Invisible(c) => {
+                write!(f, "it contains {}{INVISIBLE}", quote_char(*c))
+            }
         }
     }
 }
+
+/// What follows an invisible character in [`NameError::Invisible`]'s text.
+const INVISIBLE: &str = ", which is invisible";
 
 impl std::error::Error for NameError {}
 
@@ -48,8 +66,11 @@ impl NameError {
             }
             _ => {
                 let quoted = text.strip_prefix("it contains ")?;
-                let (c, rest) = unquote_char(quoted)?;
-                rest.is_empty().then_some(NameError::BadChar(c))
+                match unquote_char(quoted)? {
+                    (c, "") => Some(NameError::BadChar(c)),
+                    (c, INVISIBLE) => Some(NameError::Invisible(c)),
+                    _ => None,
+                }
             }
         }
     }
@@ -60,24 +81,79 @@ fn is_name_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '-'
 }
 
-/// Checks a user name: 1 to 32 characters, each a Unicode letter or digit, `_` or `-`.
-pub fn validate_name(name: &str) -> Result<(), NameError> {
+/// A user name that passed every rule, in the form it is kept and shown from then on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    /// Checks a name someone asked for and puts it in its normal form: 1 to 32 characters
+    /// once composed (NFC, so `jose` with a combining accent is `josé`), each a Unicode
+    /// letter or digit, `_` or `-`, none of them drawing nothing.
+    ///
+    /// # Errors
+    /// The first rule the name breaks.
+    pub fn new(input: &str) -> Result<Name, NameError> {
+        normalize(input).map(Name)
+    }
+
+    /// The name as it is shown.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The rules of [`Name::new`], for user and room names alike.
+fn normalize(input: &str) -> Result<String, NameError> {
+    let name: String = input.nfc().collect();
     if name.is_empty() {
         return Err(NameError::Empty);
     }
-    if let Some(c) = name.chars().find(|&c| !is_name_char(c)) {
-        return Err(NameError::BadChar(c));
+    if let Some(c) = name
+        .chars()
+        .find(|&c| is_default_ignorable(c) || !is_name_char(c))
+    {
+        // Invisible first: some of them (the Hangul fillers) are letters.
+        return Err(if is_default_ignorable(c) {
+            NameError::Invisible(c)
+        } else {
+            NameError::BadChar(c)
+        });
     }
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(NameError::TooLong);
     }
-    Ok(())
+    Ok(name)
 }
 
-/// Whether `text` has the shape of a name (what parsing server lines relies on: no spaces,
-/// no colons).
+/// Whether `text` has the shape of a name: 1 to 32 letters, digits, `_` or `-` (no spaces,
+/// no colons). This is what parsing server lines relies on; the server's own check,
+/// [`Name::new`], is stricter.
 pub fn is_name(text: &str) -> bool {
-    validate_name(text).is_ok()
+    if text.len() > MAX_NAME_CHARS * 4 {
+        return false;
+    }
+    let mut count = 0;
+    for c in text.chars() {
+        if !is_name_char(c) {
+            return false;
+        }
+        count += 1;
+    }
+    (1..=MAX_NAME_CHARS).contains(&count)
 }
 
 /// Whether `text` has the shape of a room name: `#` and a name.
@@ -88,7 +164,7 @@ pub fn is_room(text: &str) -> bool {
 /// The key two names are compared by: names are unique ignoring case, so `Alice` and `alice`
 /// are the same user (and `#Dev` and `#dev` the same room).
 pub fn name_key(name: &str) -> String {
-    name.to_lowercase()
+    name.nfc().collect::<String>().to_lowercase()
 }
 
 /// Whether two names are the same name (ignoring case).
@@ -98,15 +174,21 @@ pub fn same_name(a: &str, b: &str) -> bool {
 
 /// Turns what a user typed after `/join` into a room name with its `#`, checking it by the
 /// same rules as user names.
+///
+/// # Errors
+/// The first rule the room name breaks.
 pub fn parse_room(input: &str) -> Result<String, NameError> {
     let bare = input.strip_prefix('#').unwrap_or(input);
-    validate_name(bare)?;
-    Ok(format!("#{bare}"))
+    Ok(format!("#{}", normalize(bare)?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn check(input: &str) -> Result<String, NameError> {
+        Name::new(input).map(|name| name.as_str().to_string())
+    }
 
     #[test]
     fn names_follow_the_rules() {
@@ -119,7 +201,8 @@ mod tests {
             "ÉMILE",
             &"n".repeat(32),
         ] {
-            assert_eq!(validate_name(good), Ok(()), "{good:?}");
+            assert_eq!(check(good).as_deref(), Ok(good), "{good:?}");
+            assert!(is_name(good), "{good:?}");
         }
         let cases = [
             ("", NameError::Empty),
@@ -128,12 +211,28 @@ mod tests {
             ("#room", NameError::BadChar('#')),
             ("😀", NameError::BadChar('😀')),
             ("tab\t", NameError::BadChar('\t')),
+            ("bell\x07", NameError::BadChar('\x07')),
+            ("nul\0", NameError::BadChar('\0')),
+            ("\u{3164}", NameError::Invisible('\u{3164}')),
+            ("alice\u{ffa0}", NameError::Invisible('\u{ffa0}')),
+            ("al\u{200d}ice", NameError::Invisible('\u{200d}')),
         ];
         for (bad, expected) in cases {
-            assert_eq!(validate_name(bad), Err(expected), "{bad:?}");
+            assert_eq!(check(bad), Err(expected), "{bad:?}");
         }
-        assert_eq!(validate_name(&"n".repeat(33)), Err(NameError::TooLong));
-        assert_eq!(validate_name(&"민".repeat(32)), Ok(()));
+        assert_eq!(check(&"n".repeat(33)), Err(NameError::TooLong));
+        assert_eq!(check(&"민".repeat(32)).map(|_| ()), Ok(()));
+    }
+
+    #[test]
+    fn names_are_kept_composed() {
+        assert_eq!(check("jose\u{301}").as_deref(), Ok("jos\u{e9}"));
+        // Conjoining jamo compose into the syllable.
+        assert_eq!(check("\u{1106}\u{1175}\u{11ab}").as_deref(), Ok("\u{bbfc}"));
+        // Composing can bring a long name within the limit.
+        let decomposed = "e\u{301}".repeat(32);
+        assert_eq!(check(&decomposed), Ok("\u{e9}".repeat(32)));
+        assert_eq!(parse_room("#caf\u{65}\u{301}").as_deref(), Ok("#caf\u{e9}"));
     }
 
     #[test]
@@ -146,6 +245,7 @@ mod tests {
             NameError::BadChar('\''),
             NameError::BadChar('#'),
             NameError::BadChar('\u{7}'),
+            NameError::Invisible('\u{3164}'),
         ] {
             assert_eq!(
                 NameError::parse(&err.to_string()),
@@ -154,12 +254,17 @@ mod tests {
             );
         }
         assert_eq!(NameError::BadChar('😀').to_string(), "it contains '😀'");
+        assert_eq!(
+            NameError::Invisible('\u{200b}').to_string(),
+            "it contains '\\u{200b}', which is invisible"
+        );
     }
 
     #[test]
     fn names_compare_ignoring_case() {
         assert_eq!(name_key("Alice"), name_key("aLICE"));
         assert_eq!(name_key("ÉMILE"), name_key("émile"));
+        assert_eq!(name_key("jose\u{301}"), name_key("JOS\u{c9}"));
         assert!(same_name("Bob", "bOB"));
     }
 

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use chat_protocol::framing::{Frame, LineFramer};
 use chat_protocol::{
-    self as protocol, Command, HELP, Notice, ParseError, QuitReason, Quoted, Refusal, ServerLine,
+    self as protocol, Command, HELP, Name, Notice, ParseError, QuitReason, Quoted, Refusal,
+    ServerLine,
 };
 
 use crate::config::Config;
@@ -287,14 +288,23 @@ impl<'a> Connection<'a> {
 
     /// Takes a line sent before the client has a name.
     fn handshake(&mut self, line: &str) -> Option<End> {
-        let name = line.trim();
-        if name.is_empty() {
+        let input = line.trim();
+        if input.is_empty() {
             return None;
         }
-        if protocol::is_quit(name) {
+        if protocol::is_quit(input) {
             return Some(End::Quit(None));
         }
-        match self.registry.join(name, &self.outbox) {
+        let name = match Name::new(input) {
+            Ok(name) => name,
+            Err(reason) => {
+                let name = Quoted::new(input);
+                self.outbox
+                    .send_borrowed(&Refusal::InvalidName { name, reason }.into());
+                return None;
+            }
+        };
+        match self.registry.join(&name, &self.outbox) {
             Ok(key) => {
                 log::info!("{} joined as {name}", self.peer);
                 // From now on only keepalive decides that a silent client is gone.
@@ -308,7 +318,7 @@ impl<'a> Connection<'a> {
                     farewell: End::Lost(io::Error::other("thread ended")).farewell(),
                 });
             }
-            Err(err) => self.outbox.send_borrowed(&name_refused(name, err)),
+            Err(err) => self.outbox.send_borrowed(&name_refused(input, err)),
         }
         None
     }
@@ -348,16 +358,22 @@ impl<'a> Connection<'a> {
                     }
                 }
             },
-            Command::Nick(new_name) if new_name == member.name => {
-                outbox.send_borrowed(&Refusal::AlreadyCalled { name: new_name }.into());
-            }
-            Command::Nick(new_name) => match self.registry.rename(&member.key, new_name) {
-                Ok(new_key) => {
-                    log::info!("{} renamed {} to {new_name}", self.peer, member.name);
-                    member.key = new_key;
-                    member.name = new_name.to_string();
+            Command::Nick(input) => match Name::new(input) {
+                Err(reason) => {
+                    let name = Quoted::new(input);
+                    outbox.send_borrowed(&Refusal::InvalidName { name, reason }.into());
                 }
-                Err(err) => outbox.send_borrowed(&name_refused(new_name, err)),
+                Ok(new_name) if *new_name == member.name => {
+                    outbox.send_borrowed(&Refusal::AlreadyCalled { name: &new_name }.into());
+                }
+                Ok(new_name) => match self.registry.rename(&member.key, &new_name) {
+                    Ok(new_key) => {
+                        log::info!("{} renamed {} to {new_name}", self.peer, member.name);
+                        member.key = new_key;
+                        member.name = new_name.to_string();
+                    }
+                    Err(err) => outbox.send_borrowed(&name_refused(input, err)),
+                },
             },
             Command::Join(room) => match self.registry.move_to(&member.key, room) {
                 Ok(()) => {}
@@ -384,12 +400,11 @@ fn relayed(text: &str) -> Option<Cow<'_, str>> {
     (!clean.is_empty()).then_some(clean)
 }
 
-/// The error line for a refused name.
-fn name_refused(name: &str, err: JoinError) -> ServerLine<'_> {
-    let name = Quoted::new(name);
+/// The error line for a valid name that was not given out (`input` as the user sent it).
+fn name_refused(input: &str, err: JoinError) -> ServerLine<'_> {
+    let name = Quoted::new(input);
     match err {
         JoinError::NameTaken => Refusal::NameTaken { name }.into(),
-        JoinError::InvalidName(reason) => Refusal::InvalidName { name, reason }.into(),
     }
 }
 

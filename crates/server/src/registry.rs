@@ -12,18 +12,18 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use chat_protocol::{self as protocol, LOBBY, MemberList, NameError, Notice, ServerLine, name_key};
+use chat_protocol::{
+    self as protocol, LOBBY, MemberList, Name, NameError, Notice, ServerLine, name_key,
+};
 use chat_sync::lock;
 
 use crate::directory::Directory;
 use crate::event::{EventKind, EventSink, RoomEvent};
 use crate::queue::{Chunk, Delivery, Outbox, line_chunk};
 
-/// Why a name (at the handshake or for `/nick`) was refused.
+/// Why a valid name (at the handshake or for `/nick`) was not given out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinError {
-    /// The name breaks the character rules.
-    InvalidName(NameError),
     /// Someone else has it (compared ignoring case).
     NameTaken,
 }
@@ -31,7 +31,6 @@ pub enum JoinError {
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JoinError::InvalidName(err) => write!(f, "invalid name: {err}"),
             JoinError::NameTaken => write!(f, "name taken"),
         }
     }
@@ -171,9 +170,8 @@ impl Registry {
     /// gets its welcome. Returns the user's key, which the other methods take.
     ///
     /// # Errors
-    /// If the name is invalid or taken (here or on another instance).
-    pub fn join(&self, name: &str, outbox: &Arc<Outbox>) -> Result<String, JoinError> {
-        protocol::validate_name(name).map_err(JoinError::InvalidName)?;
+    /// If the name is taken (here or on another instance).
+    pub fn join(&self, name: &Name, outbox: &Arc<Outbox>) -> Result<String, JoinError> {
         let key = name_key(name);
         self.directory
             .claim(&key)
@@ -181,7 +179,7 @@ impl Registry {
         let lobby = name_key(LOBBY);
         let remote = self.directory.remote_members(&lobby);
         self.with_state(|state, change| {
-            let name: Arc<str> = name.into();
+            let name: Arc<str> = name.as_str().into();
             state.users.insert(
                 key.clone(),
                 User {
@@ -312,9 +310,8 @@ impl Registry {
     /// key. A change of case only is allowed.
     ///
     /// # Errors
-    /// If the new name is invalid or taken.
-    pub fn rename(&self, key: &str, new_name: &str) -> Result<String, JoinError> {
-        protocol::validate_name(new_name).map_err(JoinError::InvalidName)?;
+    /// If the new name is taken.
+    pub fn rename(&self, key: &str, new_name: &Name) -> Result<String, JoinError> {
         let new_key = name_key(new_name);
         if new_key != key {
             self.directory
@@ -329,7 +326,7 @@ impl Registry {
             if new_key != key {
                 self.directory.release(key);
             }
-            let old_name = std::mem::replace(&mut user.name, new_name.into());
+            let old_name = std::mem::replace(&mut user.name, new_name.as_str().into());
             self.directory.moved(&old_name, None);
             self.directory.moved(&user.name, Some(&user.room));
             let room_key = user.room.clone();
@@ -563,6 +560,10 @@ mod tests {
         }
     }
 
+    fn name(name: &str) -> Name {
+        Name::new(name).expect("a valid name")
+    }
+
     fn outbox(writers: &Writers, listener: &TcpListener) -> (Arc<Outbox>, TcpStream) {
         let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (stream, _) = listener.accept().expect("accept");
@@ -578,11 +579,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (alice, _a) = outbox(&writers, &listener);
         let (bob, _b) = outbox(&writers, &listener);
-        let alice_key = registry.join("alice", &alice).expect("alice joins");
-        let bob_key = registry.join("Bob", &bob).expect("bob joins");
+        let alice_key = registry.join(&name("alice"), &alice).expect("alice joins");
+        let bob_key = registry.join(&name("Bob"), &bob).expect("bob joins");
         registry.say(&alice_key, "alice", "one\ntwo\n");
         registry.act(&bob_key, "waves");
-        registry.rename(&bob_key, "rob").expect("rename");
+        registry.rename(&bob_key, &name("rob")).expect("rename");
         registry.leave("rob", &Farewell::Quit(None));
 
         let events = lock(&recorder.0).clone();
@@ -614,10 +615,16 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (first, _a) = outbox(&writers, &listener);
         let (second, _b) = outbox(&writers, &listener);
-        let key = registry.join("alice", &first).expect("alice joins");
-        assert_eq!(registry.join("ALICE", &second), Err(JoinError::NameTaken));
-        let key = registry.rename(&key, "alicia").expect("rename");
-        assert_eq!(registry.join("alice", &second), Ok("alice".to_string()));
+        let key = registry.join(&name("alice"), &first).expect("alice joins");
+        assert_eq!(
+            registry.join(&name("ALICE"), &second),
+            Err(JoinError::NameTaken)
+        );
+        let key = registry.rename(&key, &name("alicia")).expect("rename");
+        assert_eq!(
+            registry.join(&name("alice"), &second),
+            Ok("alice".to_string())
+        );
         registry.leave(&key, &Farewell::Silent);
         assert_eq!(registry.len(), 1);
         writers.stop();
@@ -637,7 +644,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let writers = Writers::start(1).expect("writers");
         let (alice, _client) = outbox(&writers, &listener);
-        assert_eq!(registry.join("alice", &alice), Ok("alice".to_string()));
+        assert_eq!(
+            registry.join(&name("alice"), &alice),
+            Ok("alice".to_string())
+        );
         assert_eq!(&*registry.rooms(), b"* rooms: #lobby (1)\n");
         registry.leave("alice", &Farewell::Silent);
         assert!(registry.is_empty());
