@@ -88,3 +88,42 @@ fn names_that_draw_nothing_are_refused() {
         "! invalid name \"alice\\u{{ffa0}}\": it contains '\\u{{ffa0}}', which is invisible; {RULE}"
     ));
 }
+
+#[test]
+fn names_that_mix_scripts_are_refused_and_each_script_works_alone() {
+    let server = start_server();
+    let mut client = TestClient::connect(server.addr);
+    for (name, scripts) in [
+        ("\u{430}lice", "Cyrillic and Latin"),
+        (
+            "mixed\u{41c}\u{438}\u{440}\u{bbfc}\u{c218}",
+            "Latin, Cyrillic and Hangul",
+        ),
+        ("alice-\u{1433}victim", "Latin and Canadian Aboriginal"),
+        ("\u{3a9}mega", "Greek and Latin"),
+    ] {
+        client.send(name);
+        client.expect(&format!(
+            "! invalid name \"{name}\": it mixes the {scripts} scripts; {RULE}"
+        ));
+    }
+    // One script at a time is fine, and so are the mixes UTS #39 calls highly
+    // restrictive: Han with Hangul, Latin with Hangul, Latin with Han and kana.
+    let mut joined = Vec::new();
+    for name in [
+        "\u{bbfc}\u{c218}",
+        "\u{6881}\u{bbfc}\u{c218}",
+        "Tom\u{bbfc}\u{c218}",
+        "\u{3148}\u{3148}",
+        "\u{41c}\u{438}\u{440}",
+        "\u{3a9}\u{3bc}\u{3ad}\u{3b3}\u{3b1}",
+        "\u{65e5}\u{672c}\u{306e}Hana",
+        "\u{13e3}\u{13b3}\u{13a9}",
+        "\u{645}\u{62d}\u{645}\u{62f}",
+        "\u{c9}mile_2",
+    ] {
+        joined.push(TestClient::join(server.addr, name));
+    }
+    client.send("/quit");
+    client.expect("* bye");
+}

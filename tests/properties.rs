@@ -3,7 +3,7 @@
 
 use chat_protocol::framing::{Frame, LineFramer};
 use chat_protocol::{
-    Command, MAX_NAME_CHARS, MemberList, NameError, Notice, ParseError, Quoted, Refusal,
+    Command, MAX_NAME_CHARS, MemberList, Name, NameError, Notice, ParseError, Quoted, Refusal,
     ServerLine, forges_notice, is_name, parse_line, strip_controls,
 };
 use proptest::prelude::*;
@@ -154,9 +154,10 @@ proptest! {
         let (from, to) = (names[0].as_str(), names[1].as_str());
         let listed_count = count.max(listed.len());
         let members = MemberList::new(&room, listed_count, listed.iter().map(String::as_str));
-        let reason = match bad {
-            c if is_name(&c.to_string()) => NameError::TooLong,
-            c => NameError::BadChar(c),
+        let reason = match Name::new(&bad.to_string()) {
+            Err(reason) => reason,
+            Ok(_) if number % 2 == 0 => NameError::TooLong,
+            Ok(_) => NameError::MixedScripts(vec!["Latin", "Cyrillic"]),
         };
         let reason_text = text.trim_start_matches(' ');
         let action = format!("does {reason_text}");

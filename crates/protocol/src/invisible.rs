@@ -43,4 +43,19 @@ mod tests {
             assert!(!is_default_ignorable(c), "{c:?}");
         }
     }
+
+    #[test]
+    fn the_table_is_what_uts_39_skeletons_drop() {
+        // A skeleton drops exactly the default-ignorable code points, so they are the
+        // characters whose skeleton is empty.
+        for code in 0..=u32::from(char::MAX) {
+            let Some(c) = char::from_u32(code) else {
+                continue;
+            };
+            let dropped = unicode_security::skeleton(c.encode_utf8(&mut [0; 4]))
+                .next()
+                .is_none();
+            assert_eq!(is_default_ignorable(c), dropped, "U+{code:04X}");
+        }
+    }
 }

@@ -4,12 +4,15 @@
 //! Two checks for two jobs. [`is_name`] is the shape of a name (no spaces, no colons), what
 //! reading a server line relies on, cheap enough for millions of lines. [`Name::new`] is
 //! what the server checks before it gives a name out: the name in its normal form (NFC),
-//! and no character that draws nothing.
+//! no character that draws nothing, and no mix of scripts that UTS #39 (Unicode security
+//! mechanisms) flags, such as a Cyrillic `а` in a Latin name.
 
 use std::fmt;
 use std::ops::Deref;
 
 use unicode_normalization::UnicodeNormalization;
+use unicode_script::{Script, UnicodeScript};
+use unicode_security::mixed_script::AugmentedScriptSet;
 
 use crate::invisible::is_default_ignorable;
 use crate::quote::{quote_char, unquote_char};
@@ -34,6 +37,9 @@ pub enum NameError {
     BadChar(char),
     /// A character that draws nothing: a zero-width space, a Hangul filler, a joiner.
     Invisible(char),
+    /// Letters of scripts that don't go together in one name: the scripts, in the order
+    /// they first appear, by their Unicode names (`Latin`, `Cyrillic`).
+    MixedScripts(Vec<&'static str>),
 }
 
 impl fmt::Display for NameError {
@@ -45,6 +51,19 @@ impl fmt::Display for NameError {
             NameError::BadChar(c) => write!(f, "it contains {}", quote_char(*c)),
             NameError::Invisible(c) => {
                 write!(f, "it contains {}{INVISIBLE}", quote_char(*c))
+            }
+            NameError::MixedScripts(scripts) => {
+                write!(f, "it mixes the ")?;
+                for (index, script) in scripts.iter().enumerate() {
+                    let separator = match index {
+                        0 => "",
+                        _ if index + 1 == scripts.len() => " and ",
+                        _ => ", ",
+                    };
+                    // Unicode's names join words with `_`: `Canadian_Aboriginal`.
+                    write!(f, "{separator}{}", script.replace('_', " "))?;
+                }
+                write!(f, " scripts")
             }
         }
     }
@@ -65,6 +84,12 @@ impl NameError {
                 Some(NameError::TooLong)
             }
             _ => {
+                if let Some(list) = text
+                    .strip_prefix("it mixes the ")
+                    .and_then(|rest| rest.strip_suffix(" scripts"))
+                {
+                    return parse_scripts(list).map(NameError::MixedScripts);
+                }
                 let quoted = text.strip_prefix("it contains ")?;
                 match unquote_char(quoted)? {
                     (c, "") => Some(NameError::BadChar(c)),
@@ -74,6 +99,19 @@ impl NameError {
             }
         }
     }
+}
+
+/// `Latin, Cyrillic and Hangul`, as [`NameError::MixedScripts`] writes it.
+fn parse_scripts(list: &str) -> Option<Vec<&'static str>> {
+    let (head, last) = match list.rsplit_once(" and ") {
+        Some((head, last)) => (Some(head), last),
+        None => (None, list),
+    };
+    head.into_iter()
+        .flat_map(|head| head.split(", "))
+        .chain([last])
+        .map(|script| Script::from_full_name(&script.replace(' ', "_")).map(Script::full_name))
+        .collect()
 }
 
 /// Whether `c` may appear in a name.
@@ -136,7 +174,57 @@ fn normalize(input: &str) -> Result<String, NameError> {
     if name.chars().count() > MAX_NAME_CHARS {
         return Err(NameError::TooLong);
     }
+    if mixes_scripts(&name) {
+        return Err(NameError::MixedScripts(scripts_of(&name)));
+    }
     Ok(name)
+}
+
+/// Whether `name` mixes scripts beyond what UTS #39 calls *highly restrictive*: one script
+/// (digits, `_` and `-` go with any), or Latin with Han and Hiragana or Katakana (Japanese),
+/// with Han and Bopomofo (Chinese), or with Han and Hangul (Korean). So `민수`, `梁민수` and
+/// `Tom민수` are fine, and so are Greek, Cyrillic or Cherokee names on their own, but not
+/// a Cyrillic `а` among Latin letters.
+///
+/// Written here on the crate's augmented script sets rather than with its
+/// `detect_restriction_level`, because that one also holds every character to UTS #39's
+/// identifier profile, which leaves out whole scripts (Cherokee, Syriac, Canadian
+/// syllabics) and the Hangul jamo Korean keyboards type on their own (`ㅋ`). Within the
+/// profile the two agree (tested below).
+fn mixes_scripts(name: &str) -> bool {
+    let mut all = AugmentedScriptSet::default();
+    let mut besides_latin = AugmentedScriptSet::default();
+    for c in name.chars() {
+        let scripts = AugmentedScriptSet::for_char(c);
+        all.intersect_with(scripts);
+        if !scripts.base.contains_script(Script::Latin) {
+            besides_latin.intersect_with(scripts);
+        }
+    }
+    let east_asian = besides_latin.hanb || besides_latin.jpan || besides_latin.kore;
+    all.is_empty() && !east_asian
+}
+
+/// The scripts of `name`'s letters, in the order they first appear. A character that
+/// belongs to a few scripts (a digit of Arabic and Thaana) counts for the first.
+fn scripts_of(name: &str) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    for c in name.chars() {
+        let extension = c.script_extension();
+        if extension.is_common() || extension.is_inherited() {
+            continue;
+        }
+        let script = match c.script() {
+            Script::Common | Script::Inherited | Script::Unknown => extension.iter().next(),
+            script => Some(script),
+        };
+        if let Some(script) = script.map(Script::full_name)
+            && !found.contains(&script)
+        {
+            found.push(script);
+        }
+    }
+    found
 }
 
 /// Whether `text` has the shape of a name: 1 to 32 letters, digits, `_` or `-` (no spaces,
@@ -184,6 +272,8 @@ pub fn parse_room(input: &str) -> Result<String, NameError> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     fn check(input: &str) -> Result<String, NameError> {
@@ -216,12 +306,67 @@ mod tests {
             ("\u{3164}", NameError::Invisible('\u{3164}')),
             ("alice\u{ffa0}", NameError::Invisible('\u{ffa0}')),
             ("al\u{200d}ice", NameError::Invisible('\u{200d}')),
+            ("\u{430}lice", mixed(&["Cyrillic", "Latin"])),
+            (
+                "mixed\u{41c}\u{438}\u{440}민수",
+                mixed(&["Latin", "Cyrillic", "Hangul"]),
+            ),
+            ("\u{3a9}mega", mixed(&["Greek", "Latin"])),
+            ("x\u{663}", mixed(&["Latin", "Arabic"])),
         ];
         for (bad, expected) in cases {
             assert_eq!(check(bad), Err(expected), "{bad:?}");
         }
         assert_eq!(check(&"n".repeat(33)), Err(NameError::TooLong));
         assert_eq!(check(&"민".repeat(32)).map(|_| ()), Ok(()));
+    }
+
+    fn mixed(scripts: &[&'static str]) -> NameError {
+        NameError::MixedScripts(scripts.to_vec())
+    }
+
+    #[test]
+    fn each_script_works_alone_and_east_asian_names_mix_as_they_do() {
+        for good in [
+            "민수",
+            "김철수",
+            "梁민수",
+            "Tom민수",
+            "ㅋㅋ",
+            "日本のHana",
+            "李ㄅ",
+            "Мир",
+            "Ωμέγα",
+            "ᏣᎳᎩ",
+            "محمد",
+            "สวัสดี",
+            "x_1-2",
+        ] {
+            assert_eq!(check(good).as_deref(), Ok(good), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn the_script_rule_agrees_with_uts_39_inside_its_identifier_profile() {
+        use unicode_security::{
+            GeneralSecurityProfile, RestrictionLevel, RestrictionLevelDetection,
+        };
+        let letters = [
+            "a", "Z", "а", "Ж", "ω", "민", "梁", "の", "カ", "ㄅ", "ب", "क", "1", "_",
+        ];
+        for first in letters {
+            for second in letters {
+                for third in letters {
+                    let name = format!("{first}{second}{third}");
+                    if !name.chars().all(GeneralSecurityProfile::identifier_allowed) {
+                        continue;
+                    }
+                    let flagged =
+                        name.detect_restriction_level() > RestrictionLevel::HighlyRestrictive;
+                    assert_eq!(mixes_scripts(&name), flagged, "{name:?}");
+                }
+            }
+        }
     }
 
     #[test]
@@ -246,6 +391,8 @@ mod tests {
             NameError::BadChar('#'),
             NameError::BadChar('\u{7}'),
             NameError::Invisible('\u{3164}'),
+            mixed(&["Latin", "Cyrillic"]),
+            mixed(&["Latin", "Cyrillic", "Hangul", "Canadian_Aboriginal"]),
         ] {
             assert_eq!(
                 NameError::parse(&err.to_string()),
@@ -258,6 +405,11 @@ mod tests {
             NameError::Invisible('\u{200b}').to_string(),
             "it contains '\\u{200b}', which is invisible"
         );
+        assert_eq!(
+            mixed(&["Latin", "Canadian_Aboriginal"]).to_string(),
+            "it mixes the Latin and Canadian Aboriginal scripts"
+        );
+        assert_eq!(NameError::parse("it mixes the Klingon scripts"), None);
     }
 
     #[test]
@@ -275,5 +427,20 @@ mod tests {
         assert_eq!(parse_room("##dev"), Err(NameError::BadChar('#')));
         assert_eq!(parse_room("#"), Err(NameError::Empty));
         assert!(is_room("#dev") && !is_room("dev"));
+    }
+
+    proptest! {
+        #[test]
+        fn accepted_names_are_composed_and_have_the_shape_of_a_name(
+            input in "\\PC{0,40}|[a-zA-Z\u{e9}\u{301}\u{3164}\u{200d}민수\u{1100}\u{1161}Мир_-]{0,40}",
+        ) {
+            if let Ok(name) = Name::new(&input) {
+                prop_assert!(is_name(&name), "{:?}", name);
+                prop_assert!(unicode_normalization::is_nfc(&name), "{:?}", name);
+                prop_assert!(!name.chars().any(is_default_ignorable), "{:?}", name);
+                prop_assert_eq!(Name::new(&name), Ok(name.clone()));
+                prop_assert_eq!(name_key(&name), name_key(&input));
+            }
+        }
     }
 }
