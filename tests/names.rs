@@ -127,3 +127,39 @@ fn names_that_mix_scripts_are_refused_and_each_script_works_alone() {
     client.send("/quit");
     client.expect("* bye");
 }
+
+#[test]
+fn look_alikes_of_a_name_in_use_are_refused_saying_which_name() {
+    let server = start_server();
+    let mut alice = TestClient::join(server.addr, "alice");
+    let mut client = TestClient::connect(server.addr);
+    for name in [
+        // Cyrillic а, ӏ, і, с, е: one script, and alice to the eye.
+        "\u{430}\u{4cf}\u{456}\u{441}\u{435}",
+        // Fullwidth and mathematical bold letters.
+        "\u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}",
+        "\u{1d41a}\u{1d425}\u{1d422}\u{1d41c}\u{1d41e}",
+        // Digit one for l: ASCII look-alikes count too.
+        "a1ice",
+    ] {
+        client.send(name);
+        client.expect(&format!(
+            "! name \"{name}\" is too much like \"alice\", choose another"
+        ));
+    }
+    client.send("ALICE");
+    client.expect("! name \"ALICE\" is taken, choose another");
+    client.send("bob");
+    client.expect_prefix("* welcome bob");
+    client.send("/nick a\u{217c}ice");
+    client.expect("! name \"a\u{217c}ice\" is too much like \"alice\", choose another");
+    // The look-alike reaches the one whose name it looks like.
+    client.send("/msg \u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45} psst");
+    alice.wait_for("bob -> alice: psst");
+    // Refused only while alice has the name.
+    alice.send("/quit");
+    alice.expect("* bye");
+    client.wait_for("* alice quit");
+    client.send("/nick \u{430}\u{4cf}\u{456}\u{441}\u{435}");
+    client.expect("* bob is now \u{430}\u{4cf}\u{456}\u{441}\u{435}");
+}

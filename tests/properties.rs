@@ -140,7 +140,7 @@ proptest! {
 
     #[test]
     fn every_server_line_reads_back_as_it_was_written(
-        kind in 0usize..27,
+        kind in 0usize..28,
         names in prop::collection::vec(name(), 3),
         room in name(),
         text in "\\PC{0,60}",
@@ -192,6 +192,7 @@ proptest! {
             23 => Refusal::Usage { usage: &text }.into(),
             24 => Refusal::NoSuchUser { name: Quoted::new(&input) }.into(),
             25 => Refusal::AlreadyInRoom { room: &room }.into(),
+            26 => Refusal::LookAlike { name: Quoted::new(&input), like: Quoted::new(&text) }.into(),
             _ => Refusal::InvalidRoom { room: Quoted::new(&input), reason }.into(),
         };
         let written = line.to_string();

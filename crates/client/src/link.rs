@@ -245,7 +245,7 @@ impl Link {
                 match update {
                     Update::Welcomed => {
                         let name = lock(&self.session).name().to_string();
-                        if protocol::name_key(room) != protocol::name_key(LOBBY) {
+                        if !protocol::same_room(room, LOBBY) {
                             let join = format!("/join {room}");
                             lock(&self.session).sent(&join);
                             if let Err(err) = send_line(stream, &join) {

@@ -27,8 +27,8 @@ pub use line::{
     MAX_LISTED_NAMES, MemberList, Notice, QuitReason, Refusal, ServerLine, forges_notice,
 };
 pub use name::{
-    LOBBY, MAX_NAME_CHARS, NAME_RULE, Name, NameError, is_name, is_room, name_key, parse_room,
-    same_name,
+    LOBBY, MAX_NAME_CHARS, NAME_RULE, Name, NameError, fold_case, is_name, is_room, name_key,
+    parse_room, same_room,
 };
 pub use quote::{MAX_QUOTED_CHARS, Quoted};
 pub use text::strip_controls;

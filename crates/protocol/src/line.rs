@@ -81,6 +81,9 @@ pub enum Refusal<'a> {
     LineTooLong { max: usize },
     /// `name "NAME" is taken, choose another`.
     NameTaken { name: Quoted<'a> },
+    /// `name "NAME" is too much like "OTHER", choose another`: NAME would pass for OTHER's
+    /// name, which someone has.
+    LookAlike { name: Quoted<'a>, like: Quoted<'a> },
     /// `invalid name "NAME": REASON; use 1-32 letters, digits, _ or -`.
     InvalidName { name: Quoted<'a>, reason: NameError },
     /// `you are already called NAME`, after `/nick` to one's own name.
@@ -433,7 +436,11 @@ impl<'a> Refusal<'a> {
         }
         if let Some(rest) = text.strip_prefix("name ") {
             let (name, rest) = Quoted::parse(rest)?;
-            return (rest == " is taken, choose another").then_some(Refusal::NameTaken { name });
+            if rest == " is taken, choose another" {
+                return Some(Refusal::NameTaken { name });
+            }
+            let (like, rest) = Quoted::parse(rest.strip_prefix(" is too much like ")?)?;
+            return (rest == ", choose another").then_some(Refusal::LookAlike { name, like });
         }
         if let Some(rest) = text.strip_prefix("invalid name ") {
             let (name, reason) = parse_invalid(rest)?;
@@ -493,6 +500,13 @@ impl Refusal<'_> {
                 out.put("name ")?;
                 out.put_display(name)?;
                 out.put(" is taken, choose another")
+            }
+            Refusal::LookAlike { name, like } => {
+                out.put("name ")?;
+                out.put_display(name)?;
+                out.put(" is too much like ")?;
+                out.put_display(like)?;
+                out.put(", choose another")
             }
             Refusal::InvalidName { name, reason } => {
                 out.put("invalid name ")?;
@@ -633,6 +647,11 @@ mod tests {
             Refusal::LineTooLong { max: 4096 }.into(),
             Refusal::NameTaken {
                 name: Quoted::new("alice"),
+            }
+            .into(),
+            Refusal::LookAlike {
+                name: Quoted::new("\u{430}lice"),
+                like: Quoted::new("alice"),
             }
             .into(),
             Refusal::InvalidName {

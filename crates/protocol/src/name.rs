@@ -6,6 +6,9 @@
 //! what the server checks before it gives a name out: the name in its normal form (NFC),
 //! no character that draws nothing, and no mix of scripts that UTS #39 (Unicode security
 //! mechanisms) flags, such as a Cyrillic `а` in a Latin name.
+//!
+//! Users are unique by [`name_key`], under which names that look alike are one name, as
+//! `Alice` and `alice` are; rooms are compared by [`fold_case`], ignoring case only.
 
 use std::fmt;
 use std::ops::Deref;
@@ -249,15 +252,32 @@ pub fn is_room(text: &str) -> bool {
     text.strip_prefix('#').is_some_and(is_name)
 }
 
-/// The key two names are compared by: names are unique ignoring case, so `Alice` and `alice`
-/// are the same user (and `#Dev` and `#dev` the same room).
+/// The key user names are unique by: the UTS #39 skeleton of the name ignoring case, so
+/// names that look alike share it as `Alice` and `alice` do. `аӏісе` (Cyrillic),
+/// `ａｌｉｃｅ` (fullwidth) and `a1ice` all have `alice`'s key. Lowercased again after the
+/// skeleton, whose prototypes are sometimes capitals (`0` is `O`).
+///
+/// Anything that holds names for the server (the directory, and a store of registered
+/// names) holds them by this key, so a look-alike of a name finds it as the name does.
 pub fn name_key(name: &str) -> String {
+    unicode_security::skeleton(&fold_case(name))
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// A name or room ignoring case only (composed, lowercased): two names with the same
+/// `fold_case` are the same name spelt in another case. Rooms are keyed by it, and
+/// lists of names are sorted by it.
+pub fn fold_case(name: &str) -> String {
+    if name.is_ascii() {
+        return name.to_ascii_lowercase();
+    }
     name.nfc().collect::<String>().to_lowercase()
 }
 
-/// Whether two names are the same name (ignoring case).
-pub fn same_name(a: &str, b: &str) -> bool {
-    a == b || name_key(a) == name_key(b)
+/// Whether two room names are the same room (ignoring case).
+pub fn same_room(a: &str, b: &str) -> bool {
+    a == b || fold_case(a) == fold_case(b)
 }
 
 /// Turns what a user typed after `/join` into a room name with its `#`, checking it by the
@@ -417,7 +437,31 @@ mod tests {
         assert_eq!(name_key("Alice"), name_key("aLICE"));
         assert_eq!(name_key("ÉMILE"), name_key("émile"));
         assert_eq!(name_key("jose\u{301}"), name_key("JOS\u{c9}"));
-        assert!(same_name("Bob", "bOB"));
+        assert_eq!(fold_case("JOSE\u{301}"), "jos\u{e9}");
+        assert!(same_room("#Dev", "#dEV"));
+    }
+
+    #[test]
+    fn look_alikes_share_a_key() {
+        for like_alice in [
+            "alice",
+            "ALICE",
+            "\u{430}\u{4cf}\u{456}\u{441}\u{435}",
+            "\u{ff41}\u{ff4c}\u{ff49}\u{ff43}\u{ff45}",
+            "\u{1d41a}\u{1d425}\u{1d422}\u{1d41c}\u{1d41e}",
+            "a1ice",
+            "a\u{217c}ice",
+        ] {
+            assert_eq!(name_key(like_alice), name_key("alice"), "{like_alice:?}");
+        }
+        assert_eq!(name_key("b0b"), name_key("BOB"));
+        assert_eq!(name_key("rnike"), name_key("mike"));
+        for other in ["alicia", "aiice", "민수", "\u{bbfc}\u{c218}2"] {
+            assert_ne!(name_key(other), name_key("alice"), "{other:?}");
+        }
+        // Case alone is not a look-alike: the two spellings fold to one.
+        assert_eq!(fold_case("ALICE"), fold_case("alice"));
+        assert_ne!(fold_case("a1ice"), fold_case("alice"));
     }
 
     #[test]
@@ -440,6 +484,7 @@ mod tests {
                 prop_assert!(!name.chars().any(is_default_ignorable), "{:?}", name);
                 prop_assert_eq!(Name::new(&name), Ok(name.clone()));
                 prop_assert_eq!(name_key(&name), name_key(&input));
+                prop_assert_eq!(name_key(&name), name_key(&name.to_uppercase()));
             }
         }
     }

@@ -318,7 +318,7 @@ impl<'a> Connection<'a> {
                     farewell: End::Lost(io::Error::other("thread ended")).farewell(),
                 });
             }
-            Err(err) => self.outbox.send_borrowed(&name_refused(input, err)),
+            Err(err) => self.outbox.send_borrowed(&name_refused(input, &err)),
         }
         None
     }
@@ -372,7 +372,7 @@ impl<'a> Connection<'a> {
                         member.key = new_key;
                         member.name = new_name.to_string();
                     }
-                    Err(err) => outbox.send_borrowed(&name_refused(input, err)),
+                    Err(err) => outbox.send_borrowed(&name_refused(input, &err)),
                 },
             },
             Command::Join(room) => match self.registry.move_to(&member.key, room) {
@@ -401,10 +401,14 @@ fn relayed(text: &str) -> Option<Cow<'_, str>> {
 }
 
 /// The error line for a valid name that was not given out (`input` as the user sent it).
-fn name_refused(input: &str, err: JoinError) -> ServerLine<'_> {
+fn name_refused<'a>(input: &'a str, err: &'a JoinError) -> ServerLine<'a> {
     let name = Quoted::new(input);
     match err {
         JoinError::NameTaken => Refusal::NameTaken { name }.into(),
+        JoinError::LooksLike(holder) => {
+            let like = Quoted::new(holder);
+            Refusal::LookAlike { name, like }.into()
+        }
     }
 }
 
