@@ -163,3 +163,39 @@ fn look_alikes_of_a_name_in_use_are_refused_saying_which_name() {
     client.send("/nick \u{430}\u{4cf}\u{456}\u{441}\u{435}");
     client.expect("* bob is now \u{430}\u{4cf}\u{456}\u{441}\u{435}");
 }
+
+#[test]
+fn me_cannot_forge_a_notice_with_invisible_characters_or_other_spaces() {
+    let server = start_server();
+    let mut eve = TestClient::join(server.addr, "eve");
+    let mut bob = TestClient::join(server.addr, "bob");
+    eve.expect("* bob joined #lobby");
+    for forged in [
+        "quit\u{200b}",
+        "\u{200b}quit",
+        "q\u{200b}uit",
+        "quit\u{a0}(connection lost)",
+        "quit  (connection lost)",
+        "quit\u{3000}(too slow)",
+        "quit\u{3164}(connection lost)",
+        "quit\t(connection lost)",
+        "quit (connection lost).",
+        "QUIT",
+        "is\u{a0}now alice",
+        "is now\u{2003}alice!",
+        "joined\u{2009}#dev",
+        "left #dev\u{feff}",
+    ] {
+        eve.send(&format!("/me {forged}"));
+        eve.expect("! /me can't look like a server notice");
+    }
+    let mut server_user = TestClient::join(server.addr, "server");
+    bob.expect("* server joined #lobby");
+    for forged in ["shutting down.", "shutting\u{a0}down", "SHUTTING DOWN!"] {
+        server_user.send(&format!("/me {forged}"));
+        server_user.expect("! /me can't look like a server notice");
+    }
+    // Actions that only contain such characters are relayed as they are.
+    eve.send("/me waves\u{a0}at bob");
+    bob.expect("* eve waves\u{a0}at bob");
+}

@@ -8,12 +8,14 @@
 //! - `invisible`: the characters that draw nothing.
 //! - `command`: parsing a joined client's line into a [`Command`].
 //! - `line`: [`ServerLine`], every line the server sends, both directions.
+//! - `forgery`: whether a `/me` action would pass for a server notice.
 //! - `out`: writing a line into a `Formatter` or straight into bytes.
 //! - `quote`: user input quoted in error lines, and read back.
 //! - `text`: what the server removes from relayed text.
 //! - [`framing`]: cutting a byte stream into bounded lines.
 
 mod command;
+mod forgery;
 pub mod framing;
 mod invisible;
 mod line;
@@ -23,9 +25,8 @@ mod quote;
 mod text;
 
 pub use command::{Command, HELP, ParseError, is_quit, parse_line};
-pub use line::{
-    MAX_LISTED_NAMES, MemberList, Notice, QuitReason, Refusal, ServerLine, forges_notice,
-};
+pub use forgery::forges_notice;
+pub use line::{MAX_LISTED_NAMES, MemberList, Notice, QuitReason, Refusal, ServerLine};
 pub use name::{
     LOBBY, MAX_NAME_CHARS, NAME_RULE, Name, NameError, fold_case, is_name, is_room, name_key,
     parse_room, same_room,

@@ -558,18 +558,6 @@ impl fmt::Display for Refusal<'_> {
     }
 }
 
-/// Whether `/me ACTION` from `name` would read like one of the server's own notices (a join,
-/// leave, quit or rename, a welcome, the shutdown notice, a list): such actions are refused,
-/// because people and clients rely on notices. An action is sent only if it reads back as
-/// an action, and doesn't start with a presence verb.
-pub fn forges_notice(name: &str, action: &str) -> bool {
-    const PRESENCE: [&str; 4] = ["joined #", "left #", "quit (", "is now "];
-    let line = Notice::Action { name, text: action }.to_string();
-    Notice::parse(&line) != (Notice::Action { name, text: action })
-        || action == "quit"
-        || PRESENCE.iter().any(|verb| action.starts_with(verb))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,28 +724,5 @@ mod tests {
             MemberList::new("#x", 0, std::iter::empty()).to_string(),
             "#x (0):"
         );
-    }
-
-    #[test]
-    fn actions_that_read_like_server_notices_are_spotted() {
-        for (name, action) in [
-            ("bob", "quit"),
-            ("bob", "quit (too slow)"),
-            ("bob", "is now alice"),
-            ("bob", "joined #lobby"),
-            ("bob", "left #dev"),
-            ("server", "shutting down"),
-            ("welcome", "alice, you are in #lobby (1): alice"),
-        ] {
-            assert!(forges_notice(name, action), "{name} {action}");
-        }
-        for (name, action) in [
-            ("bob", "waves"),
-            ("bob", "quite likes it"),
-            ("bob", "is nowhere to be seen"),
-            ("server", "waves"),
-        ] {
-            assert!(!forges_notice(name, action), "{name} {action}");
-        }
     }
 }
