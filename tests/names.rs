@@ -199,3 +199,36 @@ fn me_cannot_forge_a_notice_with_invisible_characters_or_other_spaces() {
     eve.send("/me waves\u{a0}at bob");
     bob.expect("* eve waves\u{a0}at bob");
 }
+
+#[test]
+fn relayed_text_cannot_break_the_line_or_reorder_what_follows_it() {
+    let server = start_server();
+    let mut eve = TestClient::join(server.addr, "eve");
+    let mut bob = TestClient::join(server.addr, "bob");
+    eve.expect("* bob joined #lobby");
+    // A receiver that splits on U+2028 or U+2029 (Python's splitlines) would see a fake
+    // notice on a line of its own.
+    eve.send("hi\u{2028}* alice quit (connection lost)");
+    bob.expect("eve: hi * alice quit (connection lost)");
+    eve.send("/me waves\u{2029}* alice quit");
+    bob.expect("* eve waves * alice quit");
+    eve.send("/msg bob psst\u{2028}* alice quit");
+    bob.expect("eve -> bob: psst * alice quit");
+    // Overrides, embeddings and isolates end with the text that opened them; closers
+    // that close nothing are dropped.
+    eve.send("abc\u{202e}fed");
+    bob.expect("eve: abc\u{202e}fed\u{202c}");
+    eve.send("\u{2067}\u{202b}x\u{2069}y\u{2066}");
+    bob.expect("eve: \u{2067}\u{202b}x\u{202c}\u{2069}y\u{2066}\u{2069}");
+    eve.send("stray\u{202c}\u{2069} closers");
+    bob.expect("eve: stray closers");
+    // Joiners that emoji and scripts need stay.
+    eve.send(
+        "\u{1f469}\u{200d}\u{1f4bb} \u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}",
+    );
+    bob.expect(
+        "eve: \u{1f469}\u{200d}\u{1f4bb} \u{645}\u{6cc}\u{200c}\u{62e}\u{648}\u{627}\u{647}\u{645}",
+    );
+    eve.send("/quit bye\u{2028}* alice quit (connection lost) \u{202e}");
+    bob.expect("* eve quit (bye * alice quit (connection lost) \u{202e}\u{202c})");
+}

@@ -124,7 +124,7 @@ impl Session {
         names.into_values().cloned().collect()
     }
 
-    /// Learns from one server line (control characters already removed).
+    /// Learns from one server line (already cleaned by [`protocol::sanitize`]).
     pub fn observe(&mut self, line: &str) -> Update {
         match ServerLine::parse(line) {
             ServerLine::Notice(notice) => self.observe_notice(notice),

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::line::Refusal;
-use crate::text::strip_controls;
+use crate::text::sanitize;
 
 /// One line from a client that has joined, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +75,7 @@ pub const HELP: &[(&str, &str)] = &[
 ];
 
 /// Parses one line from a joined client, as it was sent: the text in it is relayed only
-/// once it is cleaned ([`strip_controls`]).
+/// once it is cleaned ([`sanitize`]).
 pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
     if line.trim().is_empty() {
         return Err(ParseError::Empty);
@@ -111,9 +111,7 @@ pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
             })
         }
         // The word is quoted back to the sender: as typed, but without controls.
-        _ => Err(ParseError::UnknownCommand(
-            strip_controls(word).into_owned(),
-        )),
+        _ => Err(ParseError::UnknownCommand(sanitize(word).into_owned())),
     }
 }
 

@@ -11,7 +11,7 @@
 //! - `forgery`: whether a `/me` action would pass for a server notice.
 //! - `out`: writing a line into a `Formatter` or straight into bytes.
 //! - `quote`: user input quoted in error lines, and read back.
-//! - `text`: what the server removes from relayed text.
+//! - `text`: cleaning relayed text (controls, line separators, unclosed bidi scopes).
 //! - [`framing`]: cutting a byte stream into bounded lines.
 
 mod command;
@@ -32,7 +32,7 @@ pub use name::{
     parse_room, same_room,
 };
 pub use quote::{MAX_QUOTED_CHARS, Quoted};
-pub use text::strip_controls;
+pub use text::sanitize;
 
 /// The port the server listens on and the client connects to by default.
 pub const DEFAULT_PORT: u16 = 10000;

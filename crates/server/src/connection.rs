@@ -260,7 +260,7 @@ impl<'a> Connection<'a> {
         }
         match protocol::parse_line(line) {
             Ok(Command::Say(text)) => {
-                let text = protocol::strip_controls(text);
+                let text = protocol::sanitize(text);
                 if text.trim().is_empty() {
                     return None;
                 }
@@ -393,7 +393,7 @@ impl<'a> Connection<'a> {
 /// Text for others (an action, a private message, a quit reason) as it is relayed: cleaned
 /// and trimmed, or `None` if nothing is left.
 fn relayed(text: &str) -> Option<Cow<'_, str>> {
-    let clean = match protocol::strip_controls(text) {
+    let clean = match protocol::sanitize(text) {
         Cow::Borrowed(clean) => Cow::Borrowed(clean.trim()),
         Cow::Owned(clean) => Cow::Owned(clean.trim().to_string()),
     };
