@@ -129,7 +129,9 @@ pub struct Name(String);
 impl Name {
     /// Checks a name someone asked for and puts it in its normal form: 1 to 32 characters
     /// once composed (NFC, so `jose` with a combining accent is `josé`), each a Unicode
-    /// letter or digit, `_` or `-`, none of them drawing nothing.
+    /// letter or digit, `_` or `-`, none of them drawing nothing, and no mix of scripts
+    /// beyond UTS #39's *highly restrictive* level. Whether someone has a name like it is
+    /// for whoever gives names out to say, by [`name_key`].
     ///
     /// # Errors
     /// The first rule the name breaks.
