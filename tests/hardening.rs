@@ -271,7 +271,11 @@ fn odd_names_rooms_and_commands_get_clear_answers() {
         "! invalid name \"rocket🚀\": it contains '🚀'; {rule}"
     ));
     alice.send("  mixedМир민수  ");
-    alice.expect_prefix("* welcome mixedМир민수, you are in #lobby");
+    alice.expect(&format!(
+        "! invalid name \"mixedМир민수\": it mixes the Latin, Cyrillic and Hangul scripts; {rule}"
+    ));
+    alice.send("  mixed민수  ");
+    alice.expect_prefix("* welcome mixed민수, you are in #lobby");
 
     let cases = [
         ("/nick", "! usage: /nick NEW".to_string()),
@@ -282,8 +286,8 @@ fn odd_names_rooms_and_commands_get_clear_answers() {
         ),
         ("/msg nobody hi", "! no such user: \"nobody\"".to_string()),
         (
-            "/msg mixedмир민수 to me",
-            "mixedМир민수 -> mixedМир민수: to me".to_string(),
+            "/msg MIXED민수 to me",
+            "mixed민수 -> mixed민수: to me".to_string(),
         ),
         ("/join #lobby", "! you are already in #lobby".to_string()),
         ("/join LOBBY", "! you are already in LOBBY".to_string()),

@@ -3,8 +3,8 @@
 
 use chat_protocol::framing::{Frame, LineFramer};
 use chat_protocol::{
-    Command, MAX_NAME_CHARS, MemberList, NameError, Notice, ParseError, Quoted, Refusal,
-    ServerLine, forges_notice, parse_line, strip_controls, validate_name,
+    Command, MAX_NAME_CHARS, MemberList, Name, NameError, Notice, ParseError, Quoted, Refusal,
+    ServerLine, forges_notice, is_name, parse_line, sanitize,
 };
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -122,11 +122,12 @@ proptest! {
 
     #[test]
     fn filtered_text_has_no_controls_but_everything_else(text in "\\PC{0,40}|[\\x00-\\x{9f}]{0,40}") {
-        let filtered = strip_controls(&text);
+        let filtered = sanitize(&text);
         prop_assert!(!filtered.chars().any(|c| c.is_control() && c != '\t'));
-        let kept: String = text.chars().filter(|&c| !c.is_control() || c == '\t').collect();
+        let space = |c: char| if matches!(c, '\u{2028}' | '\u{2029}') { ' ' } else { c };
+        let kept: String = text.chars().filter(|&c| !c.is_control() || c == '\t').map(space).collect();
         prop_assert_eq!(filtered.as_ref(), kept.as_str());
-        let again = strip_controls(&filtered).into_owned();
+        let again = sanitize(&filtered).into_owned();
         prop_assert_eq!(again.as_str(), filtered.as_ref());
     }
 
@@ -135,12 +136,12 @@ proptest! {
         let allowed = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
         let count = name.chars().count();
         let expected = (1..=MAX_NAME_CHARS).contains(&count) && name.chars().all(allowed);
-        prop_assert_eq!(validate_name(&name).is_ok(), expected, "{:?}", name);
+        prop_assert_eq!(is_name(&name), expected, "{:?}", name);
     }
 
     #[test]
     fn every_server_line_reads_back_as_it_was_written(
-        kind in 0usize..29,
+        kind in 0usize..30,
         names in prop::collection::vec(name(), 3),
         room in name(),
         text in "\\PC{0,60}",
@@ -154,9 +155,10 @@ proptest! {
         let (from, to) = (names[0].as_str(), names[1].as_str());
         let listed_count = count.max(listed.len());
         let members = MemberList::new(&room, listed_count, listed.iter().map(String::as_str));
-        let reason = match bad {
-            c if validate_name(&c.to_string()).is_ok() => NameError::TooLong,
-            c => NameError::BadChar(c),
+        let reason = match Name::new(&bad.to_string()) {
+            Err(reason) => reason,
+            Ok(_) if number % 2 == 0 => NameError::TooLong,
+            Ok(_) => NameError::MixedScripts(vec!["Latin", "Cyrillic"]),
         };
         let reason_text = text.trim_start_matches(' ');
         let action = format!("does {reason_text}");
@@ -193,6 +195,7 @@ proptest! {
             25 => Refusal::AlreadyInRoom { room: &room }.into(),
             26 => Refusal::TooManyConnections.into(),
             27 => Refusal::TooManyRooms { max: number }.into(),
+            28 => Refusal::LookAlike { name: Quoted::new(&input), like: Quoted::new(&text) }.into(),
             _ => Refusal::InvalidRoom { room: Quoted::new(&input), reason }.into(),
         };
         let written = line.to_string();

@@ -308,7 +308,7 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     }
     let name_stem = format!("{}{}-", options.name_prefix, std::process::id());
     let longest = format!("{name_stem}{}", clients - 1);
-    protocol::validate_name(&longest)
+    protocol::Name::new(&longest)
         .with_context(|| format!("client names like {longest:?} are not valid names"))?;
     if options.size > MAX_SIZE {
         bail!("messages can be at most {MAX_SIZE} bytes (the server's default line limit is 4096)");

@@ -61,7 +61,7 @@ impl ChatHelper {
             match protocol::parse_line(line) {
                 Err(ParseError::Empty) | Ok(Command::Msg { .. } | Command::Me(_)) => {}
                 Ok(Command::Say(text)) => {
-                    let text = protocol::strip_controls(text);
+                    let text = protocol::sanitize(text);
                     shown.push(self.style.own_chat(&stamp, &name, &text));
                 }
                 _ => shown.push(self.style.own_command(&stamp, line)),

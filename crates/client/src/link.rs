@@ -23,7 +23,7 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// Something to tell the user, besides the server's own lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A line from the server, control characters removed.
+    /// A line from the server, cleaned as the server cleans what it relays.
     Line(String),
     /// The connection was lost or an attempt failed; the next attempt comes after `delay`.
     Reconnecting { reason: String, delay: Duration },
@@ -245,7 +245,7 @@ impl Link {
                 match update {
                     Update::Welcomed => {
                         let name = lock(&self.session).name().to_string();
-                        if protocol::name_key(room) != protocol::name_key(LOBBY) {
+                        if !protocol::same_room(room, LOBBY) {
                             let join = format!("/join {room}");
                             lock(&self.session).sent(&join);
                             if let Err(err) = send_line(stream, &join) {
@@ -317,7 +317,8 @@ impl Link {
 }
 
 /// Reads one line (at most [`MAX_SERVER_LINE`] bytes; a longer one is cut), without its
-/// line ending and with control characters removed. `None` at the end of the stream.
+/// line ending and cleaned ([`protocol::sanitize`]: no controls, no line separators, no
+/// open bidi scope), in case the server didn't. `None` at the end of the stream.
 pub fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
     let mut buffer = Vec::new();
     let read = reader
@@ -333,5 +334,5 @@ pub fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
         buffer.pop();
     }
     let text = String::from_utf8_lossy(&buffer);
-    Ok(Some(protocol::strip_controls(&text).into_owned()))
+    Ok(Some(protocol::sanitize(&text).into_owned()))
 }

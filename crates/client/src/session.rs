@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use chat_protocol::{self as protocol, Command, LOBBY, Notice, ServerLine, name_key, same_name};
+use chat_protocol::{
+    self as protocol, Command, LOBBY, Notice, ServerLine, fold_case, name_key, same_room,
+};
 
 /// How many unconfirmed `/nick` and `/join` requests are remembered; older ones are
 /// forgotten (the server answers each at once, so only a refused one lingers).
@@ -98,7 +100,7 @@ impl Session {
         let expected = match protocol::parse_line(line) {
             Ok(Command::Nick(new)) => Expected::Nick(name_key(new)),
             Ok(Command::Join(room)) => match protocol::parse_room(room) {
-                Ok(room) => Expected::Join(name_key(&room)),
+                Ok(room) => Expected::Join(fold_case(&room)),
                 Err(_) => return,
             },
             _ => return,
@@ -113,16 +115,16 @@ impl Session {
     /// messages with, without ourselves, sorted ignoring case.
     pub fn completion_names(&self) -> Vec<String> {
         let me = name_key(&self.name);
-        let mut names: BTreeMap<&String, &String> = BTreeMap::new();
+        let mut names: BTreeMap<String, &String> = BTreeMap::new();
         for (key, name) in self.members.iter().chain(&self.correspondents) {
             if *key != me {
-                names.insert(key, name);
+                names.insert(fold_case(name), name);
             }
         }
         names.into_values().cloned().collect()
     }
 
-    /// Learns from one server line (control characters already removed).
+    /// Learns from one server line (already cleaned by [`protocol::sanitize`]).
     pub fn observe(&mut self, line: &str) -> Update {
         match ServerLine::parse(line) {
             ServerLine::Notice(notice) => self.observe_notice(notice),
@@ -155,7 +157,7 @@ impl Session {
                 Update::Welcomed
             }
             Notice::Members(members) => {
-                if same_name(members.room, &self.room) {
+                if same_room(members.room, &self.room) {
                     self.set_members(&members.names);
                 }
                 Update::Nothing
@@ -175,7 +177,7 @@ impl Session {
                 Update::Nothing
             }
             Notice::Joined { name, room }
-                if self.is_me(name) && self.confirm(&Expected::Join(name_key(room))) =>
+                if self.is_me(name) && self.confirm(&Expected::Join(fold_case(room))) =>
             {
                 self.room = room.to_string();
                 self.members.clear();
@@ -183,13 +185,13 @@ impl Session {
                 Update::Moved
             }
             Notice::Joined { name, room } => {
-                if same_name(room, &self.room) {
+                if same_room(room, &self.room) {
                     insert(&mut self.members, name);
                 }
                 Update::Nothing
             }
             Notice::Left { name, room } => {
-                if same_name(room, &self.room) {
+                if same_room(room, &self.room) {
                     self.members.remove(&name_key(name));
                 }
                 Update::Nothing

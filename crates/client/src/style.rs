@@ -108,10 +108,10 @@ impl Style {
     }
 }
 
-/// The SGR colour of a name: a hash of its key, so `Alice` and `alice` match and each
+/// The SGR colour of a name: a hash of it ignoring case, so `Alice` and `alice` match and each
 /// user keeps the colour across sessions (FNV-1a, not std's randomly seeded hasher).
 pub fn name_color(name: &str) -> &'static str {
-    let hash = protocol::name_key(name)
+    let hash = protocol::fold_case(name)
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)

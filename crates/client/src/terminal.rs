@@ -276,7 +276,7 @@ fn history_path(name: &str) -> Option<PathBuf> {
         log::warn!("could not create {}: {err}", dir.display());
         return None;
     }
-    Some(dir.join(format!("{}.history", protocol::name_key(name))))
+    Some(dir.join(format!("{}.history", protocol::fold_case(name))))
 }
 
 /// Adds a line to the history and, if it is kept, appends it to the file at once, so

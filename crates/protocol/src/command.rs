@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::line::Refusal;
+use crate::text::sanitize;
 
 /// One line from a client that has joined, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +77,8 @@ pub const HELP: &[(&str, &str)] = &[
     ("//TEXT", "say TEXT starting with a /"),
 ];
 
-/// Parses one line from a joined client (control characters already removed).
+/// Parses one line from a joined client, as it was sent: the text in it is relayed only
+/// once it is cleaned ([`sanitize`]).
 pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
     if line.trim().is_empty() {
         return Err(ParseError::Empty);
@@ -111,7 +113,8 @@ pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
                 text: text.trim_start(),
             })
         }
-        _ => Err(ParseError::UnknownCommand(word.to_string())),
+        // The word is quoted back to the sender: as typed, but without controls.
+        _ => Err(ParseError::UnknownCommand(sanitize(word).into_owned())),
     }
 }
 
@@ -174,6 +177,11 @@ mod tests {
             ("/join", Err(ParseError::Usage("/join ROOM"))),
             ("/dance", Err(ParseError::UnknownCommand("dance".into()))),
             ("/", Err(ParseError::UnknownCommand("".into()))),
+            (
+                "/da\x1bnce",
+                Err(ParseError::UnknownCommand("dance".into())),
+            ),
+            ("/nick bob\x07", Ok(Command::Nick("bob\x07"))),
         ];
         for (line, expected) in cases {
             assert_eq!(&parse_line(line), expected, "{line:?}");

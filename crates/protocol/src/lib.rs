@@ -4,16 +4,20 @@
 //! The contract is written up in `docs/protocol.md`.
 //!
 //! # Layout
-//! - `name`: user and room names, their rules and how they compare.
+//! - `name`: user and room names, their rules, their normal form and how they compare.
+//! - `invisible`: the characters that draw nothing.
 //! - `command`: parsing a joined client's line into a [`Command`].
 //! - `line`: [`ServerLine`], every line the server sends, both directions.
+//! - `forgery`: whether a `/me` action would pass for a server notice.
 //! - `out`: writing a line into a `Formatter` or straight into bytes.
 //! - `quote`: user input quoted in error lines, and read back.
-//! - `text`: what the server removes from relayed text.
+//! - `text`: cleaning relayed text (controls, line separators, unclosed bidi scopes).
 //! - [`framing`]: cutting a byte stream into bounded lines.
 
 mod command;
+mod forgery;
 pub mod framing;
+mod invisible;
 mod line;
 mod name;
 mod out;
@@ -21,15 +25,14 @@ mod quote;
 mod text;
 
 pub use command::{Command, HELP, ParseError, is_quit, parse_line};
-pub use line::{
-    MAX_LISTED_NAMES, MemberList, Notice, QuitReason, Refusal, ServerLine, forges_notice,
-};
+pub use forgery::forges_notice;
+pub use line::{MAX_LISTED_NAMES, MemberList, Notice, QuitReason, Refusal, ServerLine};
 pub use name::{
-    LOBBY, MAX_NAME_CHARS, NAME_RULE, NameError, is_name, is_room, name_key, parse_room, same_name,
-    validate_name,
+    LOBBY, MAX_NAME_CHARS, NAME_RULE, Name, NameError, fold_case, is_name, is_room, name_key,
+    parse_room, same_room,
 };
 pub use quote::{MAX_QUOTED_CHARS, Quoted};
-pub use text::strip_controls;
+pub use text::sanitize;
 
 /// The port the server listens on and the client connects to by default.
 pub const DEFAULT_PORT: u16 = 10000;

@@ -7,6 +7,8 @@
 use std::borrow::Cow;
 use std::fmt::{self, Write};
 
+use crate::invisible::is_default_ignorable;
+
 /// Most characters of user input quoted back in an error line.
 pub const MAX_QUOTED_CHARS: usize = 40;
 
@@ -101,22 +103,7 @@ pub fn unquote_char(text: &str) -> Option<(char, &str)> {
 /// Characters that draw nothing or move the text around, written as `\u{HEX}` so an error
 /// line shows them.
 fn is_invisible(c: char) -> bool {
-    (c.is_whitespace() && c != ' ')
-        || c.is_control()
-        || matches!(
-            c,
-            '\u{ad}'
-                | '\u{115f}'
-                | '\u{1160}'
-                | '\u{180e}'
-                | '\u{200b}'..='\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{206f}'
-                | '\u{3164}'
-                | '\u{feff}'
-                | '\u{ffa0}'
-        )
+    (c.is_whitespace() && c != ' ') || c.is_control() || is_default_ignorable(c)
 }
 
 fn escape(c: char, quote: char, out: &mut impl Write) -> fmt::Result {
@@ -177,6 +164,10 @@ mod tests {
             assert_eq!(Quoted::new(input).to_string(), format!("{input:?}"));
         }
         assert_eq!(Quoted::new("a\u{200b}b").to_string(), "\"a\\u{200b}b\"");
+        assert_eq!(
+            Quoted::new("\u{3164}\u{fe0f}").to_string(),
+            "\"\\u{3164}\\u{fe0f}\""
+        );
     }
 
     #[test]

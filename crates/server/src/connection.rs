@@ -1,6 +1,7 @@
 //! One client's connection: the thread that reads its lines through its transport, the name
 //! handshake, and the commands it sends once joined.
 
+use std::borrow::Cow;
 use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use chat_protocol::framing::{Frame, LineFramer};
 use chat_protocol::{
-    self as protocol, Command, HELP, Notice, ParseError, QuitReason, Quoted, Refusal, ServerLine,
+    self as protocol, Command, HELP, Name, Notice, ParseError, QuitReason, Quoted, Refusal,
+    ServerLine,
 };
 
 use crate::address::{Flood, Ticket};
@@ -247,22 +249,27 @@ impl<'a> Connection<'a> {
 
     /// Handles one line; returns how the connection ends if it does.
     fn handle(&mut self, bytes: &[u8], chat: &mut String) -> Option<End> {
-        let Ok(text) = std::str::from_utf8(bytes) else {
+        let Ok(line) = std::str::from_utf8(bytes) else {
             self.flush_chat(chat);
             self.outbox.send_line(Refusal::InvalidUtf8);
             return None;
         };
-        let line = protocol::strip_controls(text);
         #[cfg(test)]
         if line == tests::PANIC_LINE {
             panic!("panic requested by a test");
         }
+        // Names and commands are taken as sent (a name with a control character in it is
+        // refused, not changed); only the text relayed to others is cleaned.
         if self.member.is_none() {
-            return self.handshake(&line);
+            return self.handshake(line);
         }
-        match protocol::parse_line(&line) {
+        match protocol::parse_line(line) {
             Ok(Command::Say(text)) => {
-                chat.push_str(text);
+                let text = protocol::sanitize(text);
+                if text.trim().is_empty() {
+                    return None;
+                }
+                chat.push_str(&text);
                 chat.push('\n');
                 if chat.len() >= self.config.chat_batch_limit() {
                     self.flush_chat(chat);
@@ -286,14 +293,23 @@ impl<'a> Connection<'a> {
 
     /// Takes a line sent before the client has a name.
     fn handshake(&mut self, line: &str) -> Option<End> {
-        let name = line.trim();
-        if name.is_empty() {
+        let input = line.trim();
+        if input.is_empty() {
             return None;
         }
-        if protocol::is_quit(name) {
+        if protocol::is_quit(input) {
             return Some(End::Quit(None));
         }
-        match self.registry.join(name, &self.outbox) {
+        let name = match Name::new(input) {
+            Ok(name) => name,
+            Err(reason) => {
+                let name = Quoted::new(input);
+                self.outbox
+                    .send_borrowed(&Refusal::InvalidName { name, reason }.into());
+                return None;
+            }
+        };
+        match self.registry.join(&name, &self.outbox) {
             Ok(key) => {
                 if self.logs(log::Level::Info) {
                     log::info!("{} joined as {name}", self.peer);
@@ -310,8 +326,8 @@ impl<'a> Connection<'a> {
                 });
             }
             Err(err) => {
-                self.log_refused_name(name, &err);
-                self.outbox.send_borrowed(&name_refused(name, err));
+                self.log_refused_name(input, &err);
+                self.outbox.send_borrowed(&name_refused(input, &err));
             }
         }
         None
@@ -336,7 +352,9 @@ impl<'a> Connection<'a> {
         let outbox = &self.outbox;
         match command {
             Command::Say(_) => {}
-            Command::Quit(reason) => return Some(End::Quit(reason.map(str::to_string))),
+            Command::Quit(reason) => {
+                return Some(End::Quit(reason.and_then(relayed).map(String::from)));
+            }
             Command::Who => outbox.send(&self.registry.who(&member.key)),
             Command::Rooms(filter) => outbox.send(&self.registry.rooms(filter)),
             Command::Help => {
@@ -344,33 +362,49 @@ impl<'a> Connection<'a> {
                     outbox.send_line(Notice::Help { usage, what });
                 }
             }
-            Command::Me(action) if protocol::forges_notice(&member.name, action) => {
-                outbox.send_line(Refusal::ForgedAction);
-            }
-            Command::Me(action) => self.registry.act(&member.key, action),
-            Command::Msg { to, text } => match self.registry.whisper(&member.key, to, text) {
-                // Read this sender more slowly rather than drop a recipient that is reading.
-                Ok(Some(laggard)) => laggard.pace(),
-                Ok(None) => {}
-                Err(_) => {
-                    let name = Quoted::new(to);
-                    outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
+            Command::Me(action) => match relayed(action) {
+                None => outbox.send_line(Refusal::Usage {
+                    usage: "/me ACTION",
+                }),
+                Some(action) if protocol::forges_notice(&member.name, &action) => {
+                    outbox.send_line(Refusal::ForgedAction);
                 }
+                Some(action) => self.registry.act(&member.key, &action),
             },
-            Command::Nick(new_name) if new_name == member.name => {
-                outbox.send_borrowed(&Refusal::AlreadyCalled { name: new_name }.into());
-            }
-            Command::Nick(new_name) => match self.registry.rename(&member.key, new_name) {
-                Ok(new_key) => {
-                    if log::log_enabled!(log::Level::Info)
-                        && self.shared.log_limit.allow(self.peer.ip())
-                    {
-                        log::info!("{} renamed {} to {new_name}", self.peer, member.name);
+            Command::Msg { to, text } => match relayed(text) {
+                None => outbox.send_line(Refusal::Usage {
+                    usage: "/msg NAME TEXT",
+                }),
+                Some(text) => match self.registry.whisper(&member.key, to, &text) {
+                    // Read this sender more slowly rather than drop a recipient that reads.
+                    Ok(Some(laggard)) => laggard.pace(),
+                    Ok(None) => {}
+                    Err(_) => {
+                        let name = Quoted::new(to);
+                        outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
                     }
-                    member.key = new_key;
-                    member.name = new_name.to_string();
+                },
+            },
+            Command::Nick(input) => match Name::new(input) {
+                Err(reason) => {
+                    let name = Quoted::new(input);
+                    outbox.send_borrowed(&Refusal::InvalidName { name, reason }.into());
                 }
-                Err(err) => outbox.send_borrowed(&name_refused(new_name, err)),
+                Ok(new_name) if *new_name == member.name => {
+                    outbox.send_borrowed(&Refusal::AlreadyCalled { name: &new_name }.into());
+                }
+                Ok(new_name) => match self.registry.rename(&member.key, &new_name) {
+                    Ok(new_key) => {
+                        if log::log_enabled!(log::Level::Info)
+                            && self.shared.log_limit.allow(self.peer.ip())
+                        {
+                            log::info!("{} renamed {} to {new_name}", self.peer, member.name);
+                        }
+                        member.key = new_key;
+                        member.name = new_name.to_string();
+                    }
+                    Err(err) => outbox.send_borrowed(&name_refused(input, &err)),
+                },
             },
             Command::Join(room) => match self.registry.move_to(&member.key, room) {
                 Ok(()) => {
@@ -396,12 +430,25 @@ impl<'a> Connection<'a> {
     }
 }
 
-/// The error line for a refused name.
-fn name_refused(name: &str, err: JoinError) -> ServerLine<'_> {
-    let name = Quoted::new(name);
+/// Text for others (an action, a private message, a quit reason) as it is relayed: cleaned
+/// and trimmed, or `None` if nothing is left.
+fn relayed(text: &str) -> Option<Cow<'_, str>> {
+    let clean = match protocol::sanitize(text) {
+        Cow::Borrowed(clean) => Cow::Borrowed(clean.trim()),
+        Cow::Owned(clean) => Cow::Owned(clean.trim().to_string()),
+    };
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// The error line for a valid name that was not given out (`input` as the user sent it).
+fn name_refused<'a>(input: &'a str, err: &'a JoinError) -> ServerLine<'a> {
+    let name = Quoted::new(input);
     match err {
         JoinError::NameTaken => Refusal::NameTaken { name }.into(),
-        JoinError::InvalidName(reason) => Refusal::InvalidName { name, reason }.into(),
+        JoinError::LooksLike(holder) => {
+            let like = Quoted::new(holder);
+            Refusal::LookAlike { name, like }.into()
+        }
     }
 }
 

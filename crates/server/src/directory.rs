@@ -26,7 +26,9 @@ impl std::error::Error for NameTaken {}
 /// `claim` may wait (on another machine, say) and is never called under the registry's
 /// lock; the other methods are called under it and must not block.
 pub trait Directory: Send + Sync + Debug {
-    /// Claims the name with key `key` for a user of this instance.
+    /// Claims the name with key `key` for a user of this instance. The key is
+    /// [`name_key`](chat_protocol::name_key), which names that look alike share: claiming
+    /// `alice` claims `аӏісе` and `ａｌｉｃｅ` too.
     ///
     /// # Errors
     /// [`NameTaken`] if someone, on any instance, holds it.

@@ -12,27 +12,42 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use chat_protocol::{self as protocol, LOBBY, MemberList, NameError, Notice, ServerLine, name_key};
+use chat_protocol::{
+    self as protocol, LOBBY, MemberList, Name, NameError, Notice, ServerLine, fold_case, name_key,
+};
 use chat_sync::lock;
 
 use crate::directory::Directory;
 use crate::event::{EventKind, EventSink, RoomEvent};
 use crate::queue::{Chunk, Delivery, Outbox, line_chunk};
 
-/// Why a name (at the handshake or for `/nick`) was refused.
+/// Why a valid name (at the handshake or for `/nick`) was not given out: someone holds its
+/// key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinError {
-    /// The name breaks the character rules.
-    InvalidName(NameError),
     /// Someone else has it (compared ignoring case).
     NameTaken,
+    /// Someone has a name it looks like (the same key): that name, as it is shown.
+    LooksLike(String),
+}
+
+impl JoinError {
+    /// Why `name` can't be had from `holder`, who has its key: the same name ignoring case
+    /// is taken; any other is a look-alike.
+    fn held_by(name: &str, holder: &str) -> JoinError {
+        if fold_case(name) == fold_case(holder) {
+            JoinError::NameTaken
+        } else {
+            JoinError::LooksLike(holder.to_string())
+        }
+    }
 }
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JoinError::InvalidName(err) => write!(f, "invalid name: {err}"),
             JoinError::NameTaken => write!(f, "name taken"),
+            JoinError::LooksLike(holder) => write!(f, "name too much like {holder}"),
         }
     }
 }
@@ -91,11 +106,19 @@ struct User {
     outbox: Arc<Outbox>,
 }
 
+/// A user as their room holds them.
+#[derive(Debug)]
+struct Member {
+    name: Arc<str>,
+    outbox: Arc<Outbox>,
+}
+
 #[derive(Debug)]
 struct Room {
     name: Arc<str>,
-    /// Member outboxes by user key; sorted, so member lists come out in order.
-    members: BTreeMap<String, Arc<Outbox>>,
+    /// Members by their names' [`fold_case`]: unique, as user keys are, and sorted as
+    /// member lists are (the keys themselves are skeletons, in no useful order).
+    members: BTreeMap<String, Member>,
     /// The sequence number the room's next event gets.
     next_seq: u64,
 }
@@ -148,7 +171,7 @@ impl Registry {
         sinks: Vec<Arc<dyn EventSink>>,
     ) -> Registry {
         let mut rooms = BTreeMap::new();
-        rooms.insert(name_key(LOBBY), Room::new(LOBBY));
+        rooms.insert(fold_case(LOBBY), Room::new(LOBBY));
         Registry {
             state: Arc::new(Mutex::new(State {
                 users: HashMap::new(),
@@ -180,17 +203,16 @@ impl Registry {
     /// gets its welcome. Returns the user's key, which the other methods take.
     ///
     /// # Errors
-    /// If the name is invalid or taken (here or on another instance).
-    pub fn join(&self, name: &str, outbox: &Arc<Outbox>) -> Result<String, JoinError> {
-        protocol::validate_name(name).map_err(JoinError::InvalidName)?;
+    /// If the name, or one it looks like, is taken (here or on another instance).
+    pub fn join(&self, name: &Name, outbox: &Arc<Outbox>) -> Result<String, JoinError> {
         let key = name_key(name);
         self.directory
             .claim(&key)
-            .map_err(|_| JoinError::NameTaken)?;
-        let lobby = name_key(LOBBY);
+            .map_err(|_| self.held(&key, name))?;
+        let lobby = fold_case(LOBBY);
         let remote = self.directory.remote_members(&lobby);
         self.with_state(|state, change| {
-            let name: Arc<str> = name.into();
+            let name: Arc<str> = name.as_str().into();
             state.users.insert(
                 key.clone(),
                 User {
@@ -215,6 +237,21 @@ impl Registry {
         })
     }
 
+    /// Why `name` can't be had, its key `key` being held: by whom. Only this instance's
+    /// users are named; a key held elsewhere (or being claimed here at this moment) is
+    /// plainly taken. Registered names, when there are any, are holders too: looked up by
+    /// the same key, a look-alike of a registered name is refused like the name itself.
+    fn held(&self, key: &str, name: &str) -> JoinError {
+        let holder = lock(&self.state)
+            .users
+            .get(key)
+            .map(|user| Arc::clone(&user.name));
+        match holder {
+            Some(holder) => JoinError::held_by(name, &holder),
+            None => JoinError::NameTaken,
+        }
+    }
+
     /// Removes a user; unless the farewell is silent, the room is told `* NAME quit` or
     /// `* NAME quit (REASON)`.
     pub fn leave(&self, key: &str, farewell: &Farewell) {
@@ -227,7 +264,7 @@ impl Registry {
             self.directory.moved(&user.name, None);
             let announce = state.announces(&user.room);
             if let Some(room) = state.rooms.get_mut(&user.room) {
-                room.members.remove(key);
+                room.members.remove(&fold_case(&user.name));
             }
             if let Farewell::Quit(reason) = farewell {
                 let kind = EventKind::Quit(reason.clone());
@@ -276,8 +313,8 @@ impl Registry {
                 change.events.push(event);
             }
             for member in room.members.values() {
-                if !Arc::ptr_eq(member, &user.outbox) {
-                    change.delivery.push(member, &chunk);
+                if !Arc::ptr_eq(&member.outbox, &user.outbox) {
+                    change.delivery.push(&member.outbox, &chunk);
                 }
             }
             change.delivery.take_laggard()
@@ -327,15 +364,17 @@ impl Registry {
     /// Renames a user; the room, renamer included, sees `* OLD is now NEW`. Returns the new
     /// key. A change of case only is allowed.
     ///
+    /// Renaming to a look-alike of one's own name (the same key) is allowed, as a change
+    /// of case is.
+    ///
     /// # Errors
-    /// If the new name is invalid or taken.
-    pub fn rename(&self, key: &str, new_name: &str) -> Result<String, JoinError> {
-        protocol::validate_name(new_name).map_err(JoinError::InvalidName)?;
+    /// If the new name, or one it looks like, is taken.
+    pub fn rename(&self, key: &str, new_name: &Name) -> Result<String, JoinError> {
         let new_key = name_key(new_name);
         if new_key != key {
             self.directory
                 .claim(&new_key)
-                .map_err(|_| JoinError::NameTaken)?;
+                .map_err(|_| self.held(&new_key, new_name))?;
         }
         self.with_state(|state, change| {
             let Some(mut user) = state.users.remove(key) else {
@@ -345,14 +384,15 @@ impl Registry {
             if new_key != key {
                 self.directory.release(key);
             }
-            let old_name = std::mem::replace(&mut user.name, new_name.into());
+            let old_name = std::mem::replace(&mut user.name, new_name.as_str().into());
             self.directory.moved(&old_name, None);
             self.directory.moved(&user.name, Some(&user.room));
             let room_key = user.room.clone();
             if let Some(room) = state.rooms.get_mut(&room_key)
-                && let Some(outbox) = room.members.remove(key)
+                && let Some(mut member) = room.members.remove(&fold_case(&old_name))
             {
-                room.members.insert(new_key.clone(), outbox);
+                member.name = Arc::clone(&user.name);
+                room.members.insert(fold_case(&user.name), member);
             }
             let kind = EventKind::Renamed(Arc::clone(&user.name));
             state.users.insert(new_key.clone(), user);
@@ -369,7 +409,7 @@ impl Registry {
     /// If the room name is invalid or the user is already there.
     pub fn move_to(&self, key: &str, room: &str) -> Result<(), MoveError> {
         let room_name = protocol::parse_room(room).map_err(MoveError::InvalidRoom)?;
-        let room_key = name_key(&room_name);
+        let room_key = fold_case(&room_name);
         let remote = self.directory.remote_members(&room_key);
         self.with_state(|state, change| {
             let Some(user) = state.users.get(key) else {
@@ -393,7 +433,7 @@ impl Registry {
             let outbox = Arc::clone(&user.outbox);
             let announce = state.announces(&old_key);
             if let Some(old) = state.rooms.get_mut(&old_key) {
-                old.members.remove(key);
+                old.members.remove(&fold_case(&name));
             }
             state.post(&old_key, &name, EventKind::Left, announce, None, change);
             state.remove_if_empty(&old_key);
@@ -421,7 +461,7 @@ impl Registry {
         let room_key = lock(&self.state)
             .users
             .get(key)
-            .map_or_else(|| name_key(LOBBY), |user| user.room.clone());
+            .map_or_else(|| fold_case(LOBBY), |user| user.room.clone());
         let remote = self.directory.remote_members(&room_key);
         lock(&self.state).member_list(&room_key, &remote, |members| {
             line_chunk(&Notice::Members(members).into())
@@ -437,7 +477,7 @@ impl Registry {
             .directory
             .remote_rooms()
             .into_iter()
-            .map(|(room, count)| (name_key(&room), (room, count)))
+            .map(|(room, count)| (fold_case(&room), (room, count)))
             .filter(|(key, _)| wanted(key))
             .collect();
         for (key, room) in &lock(&self.state).rooms {
@@ -517,8 +557,8 @@ impl State {
         let chunk = line_chunk(&event.line());
         if deliver {
             for member in room.members.values() {
-                if !except.is_some_and(|except| Arc::ptr_eq(except, member)) {
-                    change.delivery.push(member, &chunk);
+                if !except.is_some_and(|except| Arc::ptr_eq(except, &member.outbox)) {
+                    change.delivery.push(&member.outbox, &chunk);
                 }
             }
         }
@@ -535,7 +575,11 @@ impl State {
         let Some(room) = self.rooms.get_mut(room_key) else {
             return;
         };
-        room.members.insert(key.to_string(), Arc::clone(&outbox));
+        let member = Member {
+            name: Arc::clone(&name),
+            outbox: Arc::clone(&outbox),
+        };
+        room.members.insert(fold_case(&name), member);
         let announce = self.announces(room_key);
         let notice = self.post(
             room_key,
@@ -555,7 +599,7 @@ impl State {
             .rooms
             .get(room_key)
             .is_some_and(|room| room.members.is_empty());
-        if empty && room_key != name_key(LOBBY) {
+        if empty && room_key != fold_case(LOBBY) {
             self.rooms.remove(room_key);
         }
     }
@@ -571,16 +615,13 @@ impl State {
         let Some(room) = self.rooms.get(room_key) else {
             return line(MemberList::new(room_key, 0, std::iter::empty()));
         };
-        let local = room
-            .members
-            .keys()
-            .filter_map(|key| self.users.get(key).map(|user| &*user.name));
+        let local = room.members.values().map(|member| &*member.name);
         if remote.is_empty() {
             return line(MemberList::new(&room.name, room.members.len(), local));
         }
         let mut names: Vec<&str> = local.chain(remote.iter().map(String::as_str)).collect();
-        names.sort_by_key(|name| name_key(name));
-        names.dedup_by_key(|name| name_key(name));
+        names.sort_by_key(|name| fold_case(name));
+        names.dedup_by_key(|name| fold_case(name));
         line(MemberList::new(&room.name, names.len(), names.into_iter()))
     }
 }
@@ -606,6 +647,10 @@ mod tests {
         }
     }
 
+    fn name(name: &str) -> Name {
+        Name::new(name).expect("a valid name")
+    }
+
     fn outbox(writers: &Writers, listener: &TcpListener) -> (Arc<Outbox>, TcpStream) {
         let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
         let (stream, _) = listener.accept().expect("accept");
@@ -625,11 +670,11 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (alice, _a) = outbox(&writers, &listener);
         let (bob, _b) = outbox(&writers, &listener);
-        let alice_key = registry.join("alice", &alice).expect("alice joins");
-        let bob_key = registry.join("Bob", &bob).expect("bob joins");
+        let alice_key = registry.join(&name("alice"), &alice).expect("alice joins");
+        let bob_key = registry.join(&name("Bob"), &bob).expect("bob joins");
         registry.say(&alice_key, "alice", "one\ntwo\n");
         registry.act(&bob_key, "waves");
-        registry.rename(&bob_key, "rob").expect("rename");
+        registry.rename(&bob_key, &name("rob")).expect("rename");
         registry.leave("rob", &Farewell::Quit(None));
 
         let events = lock(&recorder.0).clone();
@@ -661,12 +706,57 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (first, _a) = outbox(&writers, &listener);
         let (second, _b) = outbox(&writers, &listener);
-        let key = registry.join("alice", &first).expect("alice joins");
-        assert_eq!(registry.join("ALICE", &second), Err(JoinError::NameTaken));
-        let key = registry.rename(&key, "alicia").expect("rename");
-        assert_eq!(registry.join("alice", &second), Ok("alice".to_string()));
+        let key = registry.join(&name("alice"), &first).expect("alice joins");
+        assert_eq!(
+            registry.join(&name("ALICE"), &second),
+            Err(JoinError::NameTaken)
+        );
+        let key = registry.rename(&key, &name("alicia")).expect("rename");
+        assert_eq!(
+            registry.join(&name("alice"), &second),
+            Ok("alice".to_string())
+        );
         registry.leave(&key, &Farewell::Silent);
         assert_eq!(registry.len(), 1);
+        writers.stop();
+    }
+
+    #[test]
+    fn look_alikes_are_refused_naming_the_holder_and_lists_sort_by_name() {
+        let registry = Registry::new((100, 10), Arc::new(LocalDirectory::default()), Vec::new());
+        let writers = Writers::start(1).expect("writers");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let (mike, _m) = outbox(&writers, &listener);
+        let (paul, _p) = outbox(&writers, &listener);
+        let (nina, _n) = outbox(&writers, &listener);
+        let mike_key = registry.join(&name("mike"), &mike).expect("mike joins");
+        // `m` and `rn` look alike: one key.
+        assert_eq!(
+            registry.join(&name("rnike"), &paul),
+            Err(JoinError::LooksLike("mike".to_string()))
+        );
+        assert_eq!(
+            registry.join(&name("MIKE"), &paul),
+            Err(JoinError::NameTaken)
+        );
+        let paul_key = registry.join(&name("paul"), &paul).expect("paul joins");
+        registry.join(&name("Nina"), &nina).expect("nina joins");
+        // Sorted by name ignoring case, not by key (mike's is `rnike`).
+        assert_eq!(
+            &*registry.who(&paul_key),
+            b"* #lobby (3): mike, Nina, paul\n"
+        );
+        // A look-alike of one's own name keeps the key, and is then the name refusals give.
+        let renamed = registry.rename(&mike_key, &name("rnike")).expect("rename");
+        assert_eq!(renamed, mike_key);
+        assert_eq!(
+            &*registry.who(&paul_key),
+            b"* #lobby (3): Nina, paul, rnike\n"
+        );
+        assert_eq!(
+            registry.rename(&paul_key, &name("mike")),
+            Err(JoinError::LooksLike("rnike".to_string()))
+        );
         writers.stop();
     }
 
@@ -684,7 +774,10 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let writers = Writers::start(1).expect("writers");
         let (alice, _client) = outbox(&writers, &listener);
-        assert_eq!(registry.join("alice", &alice), Ok("alice".to_string()));
+        assert_eq!(
+            registry.join(&name("alice"), &alice),
+            Ok("alice".to_string())
+        );
         assert_eq!(&*registry.rooms(None), b"* rooms: #lobby (1)\n");
         registry.leave("alice", &Farewell::Silent);
         assert!(registry.is_empty());
