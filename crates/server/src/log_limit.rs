@@ -182,13 +182,20 @@ mod tests {
         for _ in 0..5000 {
             limit.allow_at(noisy, start);
         }
-        assert!(limit.summaries_at(start + Duration::from_secs(1)).is_empty());
+        assert!(
+            limit
+                .summaries_at(start + Duration::from_secs(1))
+                .is_empty()
+        );
         let summaries = limit.summaries_at(start + WINDOW);
         assert_eq!(
             summaries,
             ["... 4,980 more from 192.0.2.7 in the last minute".to_string()]
         );
-        assert!(limit.allow_at(noisy, start + WINDOW).0, "a new minute, a new share");
+        assert!(
+            limit.allow_at(noisy, start + WINDOW).0,
+            "a new minute, a new share"
+        );
     }
 
     #[test]
