@@ -176,7 +176,7 @@ impl Server {
             Interest::READABLE,
         )?;
         let directory = Arc::new(LocalDirectory::default());
-        let capacity = capacity::measure();
+        let capacity = capacity::measure(CONNECTION_STACK_BYTES);
         if config.max_clients > capacity.clients {
             log::warn!(
                 "--max-clients {} is more than this system can serve: about {} clients, \
