@@ -24,11 +24,14 @@ server_pid=""
 trap '[ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; rm -rf "$work"' EXIT
 
 start_server() {
+    # Removed first: the new server truncates it only once it has started, and the old
+    # port read back before that would be nobody's.
+    rm -f "$work/server.out"
     target/release/chat-server --port 0 --flood-rate 0 --max-clients 20000 \
         >"$work/server.out" 2>/dev/null &
     server_pid=$!
     for _ in $(seq 100); do
-        port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/server.out")
+        port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$work/server.out" 2>/dev/null || true)
         [ -n "$port" ] && return
         sleep 0.05
     done
@@ -44,8 +47,8 @@ stop_server() {
     sleep "${SETTLE:-3}"
 }
 
-# The value of a key in a one-line JSON object.
-field() { grep -o "\"$2\":[^,}]*" "$1" | cut -d: -f2; }
+# The value of a key in a one-line JSON object (nothing if the run left no report).
+field() { { grep -o "\"$2\":[^,}]*" "$1" 2>/dev/null || true; } | cut -d: -f2; }
 
 # The median of a key over the files $work/$1.1.json to $work/$1.N.json (N = $3, or RUNS).
 median() {
@@ -137,12 +140,14 @@ install_ngircd() {
     [ -z "$made_policy" ] || rm -f "$policy"
 }
 
-# A TCP port on 127.0.0.1 nothing listens on (ngircd can't be asked for port 0).
+# A TCP port no socket uses (ngircd can't be asked for port 0), below the ephemeral range
+# that the clients' own ports come from.
 free_port() {
-    local candidate
+    local candidate low
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
     for _ in $(seq 100); do
-        candidate=$((20000 + RANDOM % 40000))
-        if [ -z "$(ss -Htln "sport = :$candidate")" ]; then
+        candidate=$((10000 + RANDOM % (low - 10000)))
+        if [ -z "$(ss -Htan "sport = :$candidate")" ]; then
             echo "$candidate"
             return
         fi
@@ -186,17 +191,24 @@ CONF
 }
 
 start_ngircd() {
-    port=$(free_port)
-    write_ngircd_conf "$port"
-    ngircd -n -f "$NGIRCD_CONF" >"$work/ngircd.log" 2>&1 &
-    server_pid=$!
-    for _ in $(seq 100); do
-        if grep -q "Now listening on \[127.0.0.1\]:$port" "$work/ngircd.log"; then
-            return
-        fi
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.05
+    for _ in 1 2 3; do
+        port=$(free_port)
+        write_ngircd_conf "$port"
+        rm -f "$work/ngircd.log"
+        ngircd -n -f "$NGIRCD_CONF" >"$work/ngircd.log" 2>&1 &
+        server_pid=$!
+        for _ in $(seq 100); do
+            if grep -q "Now listening on \[127.0.0.1\]:$port" "$work/ngircd.log"; then
+                return
+            fi
+            kill -0 "$server_pid" 2>/dev/null || break
+            sleep 0.05
+        done
+        # Taken meanwhile, or too slow to start: another port.
+        kill "$server_pid" 2>/dev/null || true
+        wait "$server_pid" || true
     done
+    server_pid=""
     echo "ngircd did not start:" >&2
     cat "$work/ngircd.log" >&2
     exit 1
