@@ -8,9 +8,9 @@ use std::thread;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 
-use chat_bench::{self as bench, Options, Progress, Scenario};
+use chat_bench::{self as bench, Options, Progress, Proto, Scenario};
 use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
 
 const LONG_ABOUT: &str = "\
@@ -25,6 +25,12 @@ Start the server with flood control off, or it relays only 10 lines/s per client
 
 and for more than 1024 clients raise its --max-clients. Pass --server-pid to also report \
 the server's memory and threads.
+
+With --proto irc the clients speak IRC instead (for comparing with an IRC server such as \
+ngircd): NICK and USER, then JOIN #bench after the welcome (001); a client is in the room \
+when the server ends the channel's member list (366); messages are PRIVMSG #bench. Nicks \
+are longer than IRC's traditional 9 characters: raise the server's limit (ngircd: \
+MaxNickLength), and its per-client flood limits.
 
 The run ends by itself when every expected delivery has arrived, when nothing has moved for \
 2 s, or when --timeout has passed. \
@@ -47,6 +53,10 @@ struct Args {
     /// Server port.
     #[arg(long, default_value_t = DEFAULT_PORT, global = true)]
     port: u16,
+
+    /// The protocol the server speaks.
+    #[arg(long, value_enum, default_value_t = ProtoArg::Chat, global = true)]
+    proto: ProtoArg,
 
     /// Threads driving the clients (default: one per CPU; 1 for latency, where a second
     /// thread only adds wake-ups that compete with the server for the CPUs).
@@ -89,6 +99,23 @@ struct Args {
 
     #[command(subcommand)]
     scenario: ScenarioArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProtoArg {
+    /// chat-server's line protocol.
+    Chat,
+    /// IRC, as ngircd speaks it: one channel, #bench.
+    Irc,
+}
+
+impl From<ProtoArg> for Proto {
+    fn from(proto: ProtoArg) -> Proto {
+        match proto {
+            ProtoArg::Chat => Proto::Chat,
+            ProtoArg::Irc => Proto::Irc,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,6 +236,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let options = Options {
         addr: resolve(&args.host, args.port)?,
+        proto: args.proto.into(),
         scenario: args.scenario.scenario()?,
         threads: args.threads.unwrap_or_else(|| match args.scenario {
             ScenarioArgs::Latency { .. } => 1,

@@ -10,6 +10,7 @@
 //!
 //! # Layout
 //! - `marker`: the lines sent and the reading of what the server delivers (pure).
+//! - `irc`: the same for an IRC server (`--proto irc`) (pure).
 //! - `stats`: the latency histogram and per-sender sequence tracking (pure).
 //! - `report`: the result of a run, as a table or JSON (pure).
 //! - `process`: the server's memory and threads from `/proc`, our open-file limit.
@@ -17,6 +18,7 @@
 //! - `worker`: a thread's event loop over its share of the clients.
 
 mod client;
+mod irc;
 mod marker;
 mod process;
 mod report;
@@ -93,11 +95,33 @@ impl Scenario {
     }
 }
 
+/// The protocol the clients speak.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Proto {
+    /// This project's line protocol (docs/protocol.md): everyone is in `#lobby`.
+    #[default]
+    Chat,
+    /// IRC (RFC 2812), enough for ngircd: `NICK`/`USER`, one `JOIN #bench`, `PRIVMSG`.
+    Irc,
+}
+
+impl Proto {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::Chat => "chat",
+            Proto::Irc => "irc",
+        }
+    }
+}
+
 /// How to run a scenario.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// The server.
     pub addr: SocketAddr,
+    /// The protocol the server speaks.
+    pub proto: Proto,
     pub scenario: Scenario,
     /// Worker threads (at least 1, at most one per client).
     pub threads: usize,
@@ -310,11 +334,29 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     let longest = format!("{name_stem}{}", clients - 1);
     protocol::Name::new(&longest)
         .with_context(|| format!("client names like {longest:?} are not valid names"))?;
-    if options.size > MAX_SIZE {
-        bail!("messages can be at most {MAX_SIZE} bytes (the server's default line limit is 4096)");
+    // An IRC nick starts with a letter and is ASCII (RFC 2812 section 2.3.1; we don't need
+    // the special characters).
+    let nick_like =
+        longest.is_ascii() && longest.starts_with(|first: char| first.is_ascii_alphabetic());
+    if options.proto == Proto::Irc && !nick_like {
+        bail!(
+            "client names like {longest:?} are not valid IRC nicks: start --name-prefix with a letter"
+        );
     }
-    // What a receiver gets per message: `NAME: ~B SENDER SEQ NANOS` and padding.
-    let line_bytes = (name_stem.len() + 8 + 2 + 4 + 21).max(options.size) as u64;
+    let (max_size, why) = match options.proto {
+        Proto::Chat => (MAX_SIZE, "the server's default line limit is 4096"),
+        Proto::Irc => (irc::MAX_SIZE, "an IRC line is at most 512 bytes"),
+    };
+    if options.size > max_size {
+        bail!("messages can be at most {max_size} bytes ({why})");
+    }
+    // What a receiver gets per message: `NAME: ~B SENDER SEQ NANOS` (or IRC's
+    // `:NAME!~NAME@HOST PRIVMSG #bench :~B ...`) and padding.
+    let overhead = match options.proto {
+        Proto::Chat => name_stem.len() + 2,
+        Proto::Irc => 2 * name_stem.len() + irc::LINE_OVERHEAD,
+    };
+    let line_bytes = (overhead + 8 + 4 + 21).max(options.size) as u64;
     let window = match options.window_bytes {
         0 => 0,
         bytes => (bytes / line_bytes).max(1),
@@ -322,6 +364,7 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     let threads = options.threads.clamp(1, clients);
     Ok(Plan {
         addr: options.addr,
+        proto: options.proto,
         clients,
         senders,
         messages,
@@ -590,6 +633,7 @@ fn report(
     Report {
         scenario: options.scenario.name(),
         target: plan.addr.to_string(),
+        proto: plan.proto.name(),
         threads,
         clients: plan.clients,
         senders: plan.senders,

@@ -27,8 +27,13 @@ pub enum Line<'a> {
     Bench(Stamp),
     /// A readiness probe relayed by the server.
     Probe,
-    /// `* welcome ...`: the name was accepted.
+    /// The client is in the room: `* welcome ...` (the name was accepted), or in IRC the
+    /// end of the channel's member list after joining it.
     Welcome,
+    /// IRC: the server accepted the registration (`001`); the client joins the channel.
+    Registered,
+    /// IRC: `PING`, with its token, to be answered with `PONG`.
+    Ping(&'a [u8]),
     /// `* NAME quit (too slow)`, with the name.
     TooSlow(&'a str),
     /// `! server full`.
@@ -42,6 +47,13 @@ pub enum Line<'a> {
 /// Appends a measured message line (with its LF) to `out`, its text padded with `x` to at
 /// least `size` bytes.
 pub fn write_bench(out: &mut Vec<u8>, stamp: Stamp, size: usize) {
+    write_bench_text(out, stamp, size);
+    out.push(b'\n');
+}
+
+/// Appends the text of a measured message (no line ending), padded with `x` to at least
+/// `size` bytes.
+pub fn write_bench_text(out: &mut Vec<u8>, stamp: Stamp, size: usize) {
     let start = out.len();
     // Writing to a Vec can't fail.
     let _ = write!(out, "~B {} {} {}", stamp.sender, stamp.seq, stamp.nanos);
@@ -50,12 +62,17 @@ pub fn write_bench(out: &mut Vec<u8>, stamp: Stamp, size: usize) {
         out.push(b' ');
         out.resize(start + size, b'x');
     }
-    out.push(b'\n');
 }
 
 /// Appends a probe line (with its LF) to `out`.
 pub fn write_probe(out: &mut Vec<u8>, number: u64) {
-    let _ = writeln!(out, "~P {number}");
+    write_probe_text(out, number);
+    out.push(b'\n');
+}
+
+/// Appends the text of a probe (no line ending).
+pub fn write_probe_text(out: &mut Vec<u8>, number: u64) {
+    let _ = write!(out, "~P {number}");
 }
 
 /// Classifies one line from the server (without its LF; a trailing CR is tolerated).
@@ -65,7 +82,9 @@ pub fn classify(line: &[u8]) -> Line<'_> {
         return Line::Other;
     };
     match ServerLine::parse(line) {
-        ServerLine::Chat { text, .. } | ServerLine::Private { text, .. } => classify_text(text),
+        ServerLine::Chat { text, .. } | ServerLine::Private { text, .. } => {
+            classify_text(text.as_bytes())
+        }
         ServerLine::Notice(Notice::Welcome { .. }) => Line::Welcome,
         ServerLine::Notice(Notice::Quit {
             name,
@@ -78,8 +97,7 @@ pub fn classify(line: &[u8]) -> Line<'_> {
 }
 
 /// The text of a chat line: a measured message, a probe, or something else.
-fn classify_text(text: &str) -> Line<'_> {
-    let text = text.as_bytes();
+pub fn classify_text(text: &[u8]) -> Line<'_> {
     if let Some(numbers) = text.strip_prefix(BENCH) {
         return parse_stamp(numbers).map_or(Line::Other, Line::Bench);
     }

@@ -23,6 +23,8 @@ pub struct Report {
     pub scenario: &'static str,
     /// The server's address.
     pub target: String,
+    /// The protocol spoken (`chat`, `irc`).
+    pub proto: &'static str,
     /// Worker threads driving the clients.
     pub threads: usize,
     /// Clients the run asked for.
@@ -133,6 +135,7 @@ impl Report {
         let mut json = Json::default();
         json.string("scenario", self.scenario);
         json.string("target", &self.target);
+        json.string("proto", self.proto);
         json.number("threads", self.threads);
         json.number("clients", self.clients);
         json.number("senders", self.senders);
@@ -200,9 +203,13 @@ impl fmt::Display for Report {
         if self.slow_clients > 0 {
             let _ = write!(what, ", {} never reading", self.slow_clients);
         }
+        let proto = match self.proto {
+            "chat" => String::new(),
+            other => format!(" ({other})"),
+        };
         writeln!(
             f,
-            "chat-bench {} against {}: {what}, {} threads",
+            "chat-bench {} against {}{proto}: {what}, {} threads",
             self.scenario, self.target, self.threads
         )?;
         let row = |f: &mut fmt::Formatter<'_>, label: &str, value: String| {
@@ -470,6 +477,7 @@ mod tests {
         Report {
             scenario: "fanout",
             target: "127.0.0.1:10000".to_string(),
+            proto: "chat",
             threads: 2,
             clients: 3,
             senders: 2,
@@ -527,6 +535,7 @@ mod tests {
         assert!(json.starts_with("{\"scenario\":\"fanout\",\"target\":\"127.0.0.1:10000\","));
         assert!(json.ends_with(",\"timed_out\":false,\"stalled\":false}"));
         for field in [
+            "\"proto\":\"chat\"",
             "\"rate\":null",
             "\"connect_ms\":2.5",
             "\"join_p50_ms\":null",

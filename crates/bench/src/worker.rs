@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use chat_sync::lock;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::Proto;
 use crate::client::{self, Client, Stage};
+use crate::irc;
 use crate::marker::{self, Line, Stamp};
 use crate::stats::{Arrival, Histogram, SeqTrack, Tally};
 
@@ -66,6 +68,8 @@ pub enum Sending {
 pub struct Plan {
     /// The server.
     pub addr: SocketAddr,
+    /// The protocol the clients speak.
+    pub proto: Proto,
     /// Clients in the run, numbered from 0.
     pub clients: usize,
     /// Clients `0..senders` send measured messages; their index is their sender id.
@@ -499,7 +503,10 @@ impl Worker {
         client.compact_output();
         let queued = match self.phase {
             Phase::Probe if now >= self.next_probe => {
-                marker::write_probe(&mut client.out, self.probes);
+                match plan.proto {
+                    Proto::Chat => marker::write_probe(&mut client.out, self.probes),
+                    Proto::Irc => irc::write_probe(&mut client.out, self.probes),
+                }
                 self.probes += 1;
                 self.next_probe = now + PROBE_INTERVAL_NS;
                 true
@@ -509,7 +516,7 @@ impl Worker {
                 Sending::Once => {
                     let first = client.next_seq == 0;
                     if first {
-                        queue_message(client, &mut self.counts, plan.size, now);
+                        queue_message(client, &mut self.counts, plan, now);
                     }
                     first
                 }
@@ -518,7 +525,7 @@ impl Worker {
                     while client.next_seq < plan.messages
                         && now >= self.measure_start + (client.next_seq as f64 * interval) as u64
                     {
-                        queue_message(client, &mut self.counts, plan.size, now);
+                        queue_message(client, &mut self.counts, plan, now);
                         queued = true;
                     }
                     queued
@@ -565,8 +572,13 @@ impl Worker {
                 match client::connect_result(stream) {
                     Ok(true) => {
                         let name = self.shared.plan.name(client.index);
-                        client.out.extend_from_slice(name.as_bytes());
-                        client.out.push(b'\n');
+                        match self.shared.plan.proto {
+                            Proto::Chat => {
+                                client.out.extend_from_slice(name.as_bytes());
+                                client.out.push(b'\n');
+                            }
+                            Proto::Irc => irc::write_register(&mut client.out, &name),
+                        }
                         client.stage = Stage::Handshake;
                     }
                     Ok(false) => return,
@@ -612,7 +624,7 @@ impl Worker {
             client.batch_round = self.round;
             let now = plan.now();
             while client.out.len() < SEND_BATCH_BYTES && client.next_seq < plan.messages {
-                queue_message(client, &mut self.counts, plan.size, now);
+                queue_message(client, &mut self.counts, plan, now);
             }
         }
         while client.has_output() {
@@ -679,13 +691,19 @@ impl Worker {
                         shared: &self.shared,
                         counts: &mut self.counts,
                         now: ready_at.take().unwrap_or_else(|| self.shared.plan.now()),
+                        replied: false,
                     };
                     let result = lines.take(client, &self.buffer[..count]);
+                    let replied = lines.replied;
                     if stage == Stage::Handshake && client.stage == Stage::Joined {
                         self.pending -= 1;
                     }
                     if let Err(end) = result {
                         self.close(position, end);
+                        return;
+                    }
+                    // An IRC client answers some lines (001 with its JOIN, PING with PONG).
+                    if replied && !self.write(position) {
                         return;
                     }
                     // A short read emptied the socket, and data arriving after it raises a new
@@ -859,14 +877,17 @@ fn window_open(shared: &Shared, counts: &Counts) -> bool {
     sent < plan.window.saturating_add(floor)
 }
 
-/// Queues the client's next measured message, stamped `now`, padded to `size` bytes.
-fn queue_message(client: &mut Client, counts: &mut Counts, size: usize, now: u64) {
+/// Queues the client's next measured message, stamped `now`, padded to the plan's size.
+fn queue_message(client: &mut Client, counts: &mut Counts, plan: &Plan, now: u64) {
     let stamp = Stamp {
         sender: client.index as u32,
         seq: client.next_seq,
         nanos: now,
     };
-    marker::write_bench(&mut client.out, stamp, size);
+    match plan.proto {
+        Proto::Chat => marker::write_bench(&mut client.out, stamp, plan.size),
+        Proto::Irc => irc::write_bench(&mut client.out, stamp, plan.size),
+    }
     client.next_seq += 1;
     counts.sent += 1;
     counts.first_send.get_or_insert(now);
@@ -878,10 +899,27 @@ struct Lines<'a> {
     counts: &'a mut Counts,
     /// When the bytes were read.
     now: u64,
+    /// Lines were queued in answer (IRC): the client has output to write.
+    replied: bool,
 }
 
 impl Lines<'_> {
+    /// Handles every complete line of `data`, read in the plan's protocol. The protocol is
+    /// chosen here, once per read, so that each protocol's loop calls its own classifier
+    /// directly (the chat protocol's loop is the one the benchmarks' numbers come from).
     fn take(&mut self, client: &mut Client, data: &[u8]) -> Result<(), End> {
+        match self.shared.plan.proto {
+            Proto::Chat => self.take_with(client, data, marker::classify),
+            Proto::Irc => self.take_with(client, data, irc::classify),
+        }
+    }
+
+    fn take_with(
+        &mut self,
+        client: &mut Client,
+        data: &[u8],
+        classify: impl Fn(&[u8]) -> Line<'_>,
+    ) -> Result<(), End> {
         let mut rest = data;
         if !client.carry.is_empty() || client.skipping {
             let Some(end) = memchr::memchr(b'\n', rest) else {
@@ -893,7 +931,7 @@ impl Lines<'_> {
             let result = if std::mem::take(&mut client.skipping) {
                 Ok(())
             } else {
-                self.line(client, &carried)
+                self.line(client, &carried, classify(&carried))
             };
             client.carry = carried;
             client.carry.clear();
@@ -902,7 +940,8 @@ impl Lines<'_> {
         }
         let mut start = 0;
         for end in memchr::memchr_iter(b'\n', rest) {
-            self.line(client, &rest[start..end])?;
+            let line = &rest[start..end];
+            self.line(client, line, classify(line))?;
             start = end + 1;
         }
         if start < rest.len() {
@@ -911,8 +950,9 @@ impl Lines<'_> {
         Ok(())
     }
 
-    fn line(&mut self, client: &mut Client, line: &[u8]) -> Result<(), End> {
-        match marker::classify(line) {
+    /// Acts on one line, `line` as read and `class` what it was found to be.
+    fn line(&mut self, client: &mut Client, line: &[u8], class: Line<'_>) -> Result<(), End> {
+        match class {
             Line::Bench(stamp) => self.delivery(client, stamp),
             Line::Probe => {
                 if client.stage == Stage::Joined && !client.probed {
@@ -929,6 +969,16 @@ impl Lines<'_> {
                     self.counts.outcome.join.record(took);
                     client.tracks = vec![SeqTrack::default(); self.shared.plan.senders];
                 }
+            }
+            Line::Registered => {
+                if client.stage == Stage::Handshake {
+                    irc::write_join(&mut client.out);
+                    self.replied = true;
+                }
+            }
+            Line::Ping(token) => {
+                irc::write_pong(&mut client.out, token);
+                self.replied = true;
             }
             Line::TooSlow(name) => {
                 if client.index == 0
