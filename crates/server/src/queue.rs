@@ -26,7 +26,7 @@ use chat_protocol::ServerLine;
 use chat_sync::{lock, wait_until};
 
 use crate::transport::Transport;
-use crate::writer::{Writer, deliver, schedule};
+use crate::writer::{Writer, schedule};
 
 /// One or more complete lines, each ending in LF, shared by every recipient of a broadcast.
 pub type Chunk = Arc<[u8]>;
@@ -441,7 +441,7 @@ impl Delivery {
 impl Drop for Delivery {
     fn drop(&mut self) {
         if !self.ready.is_empty() {
-            deliver(std::mem::take(&mut self.ready));
+            schedule(std::mem::take(&mut self.ready));
         }
     }
 }

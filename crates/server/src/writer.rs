@@ -33,9 +33,6 @@ struct Work {
     ready: Vec<Arc<Outbox>>,
     /// The writer is (about to be) blocked in `poll` with no timeout and must be woken.
     sleeping: bool,
-    /// When it last went to sleep, or when a sender last did its work instead (see
-    /// [`deliver`]).
-    asleep_since: Option<Instant>,
     stopping: bool,
 }
 
@@ -62,131 +59,6 @@ impl Writer {
         if let Err(err) = self.waker.wake() {
             log::error!("failed to wake a writer thread: {err}");
         }
-    }
-
-    /// Whether the writer has been asleep, with nothing to do, for [`LIGHT_LOAD_IDLE`].
-    /// If it has, the caller is to do the writer's share of a broadcast, and that counts as
-    /// the writer's activity: the next broadcast within the interval goes to the writer.
-    fn take_idle_share(&self) -> bool {
-        let mut work = lock(&self.work);
-        let now = Instant::now();
-        let idle = work.sleeping
-            && work
-                .asleep_since
-                .is_some_and(|since| now.saturating_duration_since(since) >= LIGHT_LOAD_IDLE);
-        if idle {
-            work.asleep_since = Some(now);
-        }
-        idle
-    }
-}
-
-/// The most recipients the calling thread sends to itself in [`deliver`]: at light load
-/// that is a room's worth; a broadcast to 10,000 is left to the writers, in parallel.
-const MAX_INLINE_RECIPIENTS: usize = 256;
-
-/// A writer that has had no work for this long (neither its own nor done for it by a
-/// sender) is at light load: a line sent now would not have been batched with others. One
-/// that worked more recently is left its work, because under load it gathers the lines of
-/// many senders into one `sendmsg` per recipient (sending every broadcast from its sender's
-/// thread whenever its writer slept took about twice the `sendmsg` calls and 50% more CPU
-/// in fanout 100 x 100 x 100).
-const LIGHT_LOAD_IDLE: Duration = Duration::from_micros(500);
-
-/// Hands a broadcast's outboxes to their writers, like [`schedule`], except that the calling
-/// thread (the sender's connection thread, after the registry lock) takes the share of the
-/// first recipient's writer, if that writer is idle (see [`LIGHT_LOAD_IDLE`]), and sends it
-/// at once.
-///
-/// At light load every writer is asleep when a line arrives, and each one handed work costs
-/// a wake-up (an eventfd write, an `epoll_wait` return, a context switch) and one more
-/// runnable thread competing for the cores. Doing one writer's share here saves that for
-/// one writer and keeps the others working in parallel with us. Under load the writers are
-/// awake and nothing changes. Only the easy case is done here: an outbox that is not fully
-/// sent at once (socket full, more queued meanwhile, failed, closing) goes to its writer as
-/// before, which parks, retries or tears it down. Every outbox passed in was idle (the
-/// caller just set `scheduled`), so no writer is touching it.
-pub(crate) fn deliver(outboxes: Vec<Arc<Outbox>>) {
-    // One writer is asked (under load, asking each would contend on their locks): at light
-    // load they are all asleep anyway.
-    let idle = match outboxes.first() {
-        Some(first) if first.writer.take_idle_share() => Arc::clone(&first.writer),
-        _ => {
-            schedule(outboxes);
-            return;
-        }
-    };
-    let (mine, others): (Vec<_>, Vec<_>) = outboxes
-        .into_iter()
-        .partition(|outbox| Arc::ptr_eq(&outbox.writer, &idle));
-    if mine.len() > MAX_INLINE_RECIPIENTS {
-        schedule(mine.into_iter().chain(others).collect());
-        return;
-    }
-    // The other writers start on their shares while we send ours.
-    if !others.is_empty() {
-        schedule(others);
-    }
-    let left: Vec<_> = mine
-        .into_iter()
-        .filter(|outbox| !send_now(outbox))
-        .collect();
-    if !left.is_empty() {
-        idle.add_ready(left);
-    }
-}
-
-/// Sends an idle outbox's queue from the calling thread. Returns true if it is done with
-/// it (everything sent, and the outbox idle again, or aborted meanwhile, which gave it to
-/// its writer already); false if its writer must take it over.
-fn send_now(outbox: &Arc<Outbox>) -> bool {
-    let mut state = lock(&outbox.state);
-    if state.stage != Stage::Open {
-        return false;
-    }
-    let mut pending = std::mem::take(&mut state.queue);
-    let mut offset = state.front_written;
-    drop(state);
-    let (cleared, sent) = outbox.transport().send(&mut pending, &mut offset);
-
-    let mut state = lock(&outbox.state);
-    if matches!(state.stage, Stage::Aborted(_)) {
-        // `abort` handed it to the writer, which releases it.
-        return true;
-    }
-    state.queued_bytes -= cleared;
-    state.front_written = offset;
-    if cleared > 0 {
-        state.full_since = None;
-        state.stalled = false;
-        if state.pacers > 0 {
-            outbox.changed.notify_all();
-        }
-    }
-    if matches!(sent, Sent::Blocked) && state.full_since.is_none() {
-        state.full_since = Some(Instant::now());
-    }
-    // Unsent chunks go back in front of any queued meanwhile; an emptied queue goes back
-    // as it is, so the next line queued doesn't allocate.
-    if !pending.is_empty() || state.queue.is_empty() {
-        pending.append(&mut state.queue);
-        state.queue = pending;
-    }
-    match sent {
-        // A `finish` meanwhile left the FIN to the writer.
-        Sent::All if state.queue.is_empty() && state.stage == Stage::Open => {
-            state.scheduled = false;
-            true
-        }
-        Sent::Failed(err) => {
-            log::debug!(
-                "write to {:?} failed: {err}",
-                outbox.transport().peer_addr()
-            );
-            outbox.mark_aborted(&mut state, CloseReason::WriteFailed);
-            false
-        }
-        Sent::All | Sent::Blocked => false,
     }
 }
 
@@ -304,9 +176,6 @@ impl WriterLoop {
                     break;
                 }
                 work.sleeping = work.ready.is_empty();
-                if work.sleeping {
-                    work.asleep_since = Some(Instant::now());
-                }
                 std::mem::take(&mut work.ready)
             };
             // Sleep only when there's nothing to do; otherwise just collect drained sockets.
@@ -474,7 +343,6 @@ mod tests {
     use chat_protocol::{Notice, ServerLine};
 
     use super::*;
-    use crate::queue::{Delivery, line_chunk};
 
     fn limits(max_backlog: usize) -> QueueLimits {
         QueueLimits {
@@ -509,38 +377,6 @@ mod tests {
         let expected = format!("{line}\n").repeat(lines) + "* bye\n";
         assert_eq!(received.len(), expected.len());
         assert!(received == expected.as_bytes(), "bytes differ");
-        writers.stop();
-    }
-
-    #[test]
-    fn a_small_broadcast_to_idle_writers_is_sent_by_the_caller() {
-        let writers = Writers::start(1).expect("writers");
-        let (server, mut client) = connected_pair();
-        let outbox = writers.outbox(Transport::plain(server), 1 << 20);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !lock(&outbox.writer.work).sleeping {
-            assert!(Instant::now() < deadline, "the writer never went to sleep");
-            thread::sleep(Duration::from_millis(1));
-        }
-        thread::sleep(LIGHT_LOAD_IDLE);
-        let chunk = line_chunk(&ServerLine::parse("alice: hi"));
-        {
-            let mut delivery = Delivery::default();
-            delivery.push(&outbox, &chunk);
-        }
-        // Sent before the delivery's drop returned, and the outbox is idle again.
-        let state = lock(&outbox.state);
-        assert!(!state.scheduled && state.queue.is_empty() && state.queued_bytes == 0);
-        drop(state);
-        // Done for the writer, which slept through it.
-        assert!(lock(&outbox.writer.work).sleeping);
-        // Finishing still goes through the writer, which sends the rest and the FIN.
-        outbox.send_line(Notice::Bye);
-        outbox.finish();
-        let mut received = Vec::new();
-        client.read_to_end(&mut received).expect("read until FIN");
-        assert_eq!(received, b"alice: hi\n* bye\n");
-        assert!(outbox.wait_finished(Duration::from_secs(5)));
         writers.stop();
     }
 
