@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::line::Refusal;
+use crate::refusal::Refusal;
 use crate::text::sanitize;
 
 /// One line from a client that has joined, parsed.

@@ -4,7 +4,7 @@
 use unicode_normalization::UnicodeNormalization;
 
 use crate::invisible::is_default_ignorable;
-use crate::line::Notice;
+use crate::notice::Notice;
 
 /// Whether `/me ACTION` from `name` would read like one of the server's own notices (a
 /// join, leave, quit or rename, a welcome, the shutdown notice, a list): such actions are

@@ -8,6 +8,7 @@
 //! - `invisible`: the characters that draw nothing.
 //! - `command`: parsing a joined client's line into a [`Command`].
 //! - `line`: [`ServerLine`], every line the server sends, both directions.
+//! - `notice`, `refusal`: the `* ` and `! ` lines.
 //! - `forgery`: whether a `/me` action would pass for a server notice.
 //! - `out`: writing a line into a `Formatter` or straight into bytes.
 //! - `quote`: user input quoted in error lines, and read back.
@@ -20,18 +21,22 @@ pub mod framing;
 mod invisible;
 mod line;
 mod name;
+mod notice;
 mod out;
 mod quote;
+mod refusal;
 mod text;
 
 pub use command::{Command, HELP, ParseError, is_quit, parse_line};
 pub use forgery::forges_notice;
-pub use line::{MAX_LISTED_NAMES, MemberList, Notice, QuitReason, Refusal, ServerLine};
+pub use line::ServerLine;
 pub use name::{
     LOBBY, MAX_NAME_CHARS, NAME_RULE, Name, NameError, fold_case, is_name, is_room, name_key,
     parse_room, same_room,
 };
+pub use notice::{MAX_LISTED_NAMES, MemberList, Notice, QuitReason};
 pub use quote::{MAX_QUOTED_CHARS, Quoted};
+pub use refusal::Refusal;
 pub use text::sanitize;
 
 /// The port the server listens on and the client connects to by default.

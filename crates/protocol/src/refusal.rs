@@ -1,0 +1,210 @@
+//! `! ` lines: why a line could not be carried out, or a connection won't be served.
+
+use std::fmt;
+
+use crate::name::{NAME_RULE, NameError, is_name};
+use crate::out::Out;
+use crate::quote::Quoted;
+
+/// A `! ` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal<'a> {
+    /// `server full`: the connection is closed.
+    ServerFull,
+    /// `no name received in time, closing`.
+    HandshakeTimeout,
+    /// `invalid UTF-8`: the line was skipped.
+    InvalidUtf8,
+    /// `line too long (max N bytes)`: the line was skipped.
+    LineTooLong { max: usize },
+    /// `name "NAME" is taken, choose another`.
+    NameTaken { name: Quoted<'a> },
+    /// `name "NAME" is too much like "OTHER", choose another`: NAME would pass for OTHER's
+    /// name, which someone has.
+    LookAlike { name: Quoted<'a>, like: Quoted<'a> },
+    /// `invalid name "NAME": REASON; use 1-32 letters, digits, _ or -`.
+    InvalidName { name: Quoted<'a>, reason: NameError },
+    /// `you are already called NAME`, after `/nick` to one's own name.
+    AlreadyCalled { name: &'a str },
+    /// `unknown command /WORD (try /help)`.
+    UnknownCommand { word: &'a str },
+    /// `usage: USAGE`, a command without its arguments.
+    Usage { usage: &'a str },
+    /// `no such user: "NAME"`.
+    NoSuchUser { name: Quoted<'a> },
+    /// `you are already in ROOM`, the room as it was typed (`#dev` or `dev`).
+    AlreadyInRoom { room: &'a str },
+    /// `invalid room name "ROOM": REASON; use 1-32 letters, digits, _ or -`.
+    InvalidRoom { room: Quoted<'a>, reason: NameError },
+    /// `/me can't look like a server notice`.
+    ForgedAction,
+    /// `too many connections from your address`: the connection is closed.
+    TooManyConnections,
+    /// `too many rooms (max N); join one that exists`.
+    TooManyRooms { max: usize },
+    /// An error of a kind this version doesn't know.
+    Other(&'a str),
+}
+
+impl<'a> Refusal<'a> {
+    /// Reads the text of an error line (after `! `).
+    pub fn parse(text: &'a str) -> Refusal<'a> {
+        Refusal::parse_known(text).unwrap_or(Refusal::Other(text))
+    }
+
+    fn parse_known(text: &'a str) -> Option<Refusal<'a>> {
+        match text {
+            "server full" => return Some(Refusal::ServerFull),
+            "no name received in time, closing" => return Some(Refusal::HandshakeTimeout),
+            "invalid UTF-8" => return Some(Refusal::InvalidUtf8),
+            "/me can't look like a server notice" => return Some(Refusal::ForgedAction),
+            "too many connections from your address" => {
+                return Some(Refusal::TooManyConnections);
+            }
+            _ => {}
+        }
+        if let Some(max) = text
+            .strip_prefix("too many rooms (max ")
+            .and_then(|rest| rest.strip_suffix("); join one that exists"))
+        {
+            return Some(Refusal::TooManyRooms {
+                max: max.parse().ok()?,
+            });
+        }
+        if let Some(max) = text
+            .strip_prefix("line too long (max ")
+            .and_then(|rest| rest.strip_suffix(" bytes)"))
+        {
+            return Some(Refusal::LineTooLong {
+                max: max.parse().ok()?,
+            });
+        }
+        if let Some(rest) = text.strip_prefix("name ") {
+            let (name, rest) = Quoted::parse(rest)?;
+            if rest == " is taken, choose another" {
+                return Some(Refusal::NameTaken { name });
+            }
+            let (like, rest) = Quoted::parse(rest.strip_prefix(" is too much like ")?)?;
+            return (rest == ", choose another").then_some(Refusal::LookAlike { name, like });
+        }
+        if let Some(rest) = text.strip_prefix("invalid name ") {
+            let (name, reason) = parse_invalid(rest)?;
+            return Some(Refusal::InvalidName { name, reason });
+        }
+        if let Some(rest) = text.strip_prefix("invalid room name ") {
+            let (room, reason) = parse_invalid(rest)?;
+            return Some(Refusal::InvalidRoom { room, reason });
+        }
+        if let Some(word) = text
+            .strip_prefix("unknown command /")
+            .and_then(|rest| rest.strip_suffix(" (try /help)"))
+        {
+            return (!word.contains(char::is_whitespace))
+                .then_some(Refusal::UnknownCommand { word });
+        }
+        if let Some(usage) = text.strip_prefix("usage: ") {
+            return Some(Refusal::Usage { usage });
+        }
+        if let Some(rest) = text.strip_prefix("no such user: ") {
+            let (name, rest) = Quoted::parse(rest)?;
+            return rest.is_empty().then_some(Refusal::NoSuchUser { name });
+        }
+        if let Some(name) = text.strip_prefix("you are already called ") {
+            return is_name(name).then_some(Refusal::AlreadyCalled { name });
+        }
+        if let Some(room) = text.strip_prefix("you are already in ") {
+            let bare = room.strip_prefix('#').unwrap_or(room);
+            return is_name(bare).then_some(Refusal::AlreadyInRoom { room });
+        }
+        None
+    }
+}
+
+/// `"INPUT": REASON; use ...`.
+fn parse_invalid(text: &str) -> Option<(Quoted<'_>, NameError)> {
+    let (input, rest) = Quoted::parse(text)?;
+    let reason = rest
+        .strip_prefix(": ")?
+        .strip_suffix(NAME_RULE)?
+        .strip_suffix("; ")?;
+    Some((input, NameError::parse(reason)?))
+}
+
+impl Refusal<'_> {
+    pub(crate) fn write_to(&self, out: &mut impl Out) -> fmt::Result {
+        match self {
+            Refusal::ServerFull => out.put("server full"),
+            Refusal::HandshakeTimeout => out.put("no name received in time, closing"),
+            Refusal::InvalidUtf8 => out.put("invalid UTF-8"),
+            Refusal::LineTooLong { max } => {
+                out.put("line too long (max ")?;
+                out.put_number(*max)?;
+                out.put(" bytes)")
+            }
+            Refusal::NameTaken { name } => {
+                out.put("name ")?;
+                out.put_display(name)?;
+                out.put(" is taken, choose another")
+            }
+            Refusal::LookAlike { name, like } => {
+                out.put("name ")?;
+                out.put_display(name)?;
+                out.put(" is too much like ")?;
+                out.put_display(like)?;
+                out.put(", choose another")
+            }
+            Refusal::InvalidName { name, reason } => {
+                out.put("invalid name ")?;
+                write_invalid(out, name, reason)
+            }
+            Refusal::AlreadyCalled { name } => {
+                out.put("you are already called ")?;
+                out.put(name)
+            }
+            Refusal::UnknownCommand { word } => {
+                out.put("unknown command /")?;
+                out.put(word)?;
+                out.put(" (try /help)")
+            }
+            Refusal::Usage { usage } => {
+                out.put("usage: ")?;
+                out.put(usage)
+            }
+            Refusal::NoSuchUser { name } => {
+                out.put("no such user: ")?;
+                out.put_display(name)
+            }
+            Refusal::AlreadyInRoom { room } => {
+                out.put("you are already in ")?;
+                out.put(room)
+            }
+            Refusal::InvalidRoom { room, reason } => {
+                out.put("invalid room name ")?;
+                write_invalid(out, room, reason)
+            }
+            Refusal::ForgedAction => out.put("/me can't look like a server notice"),
+            Refusal::TooManyConnections => out.put("too many connections from your address"),
+            Refusal::TooManyRooms { max } => {
+                out.put("too many rooms (max ")?;
+                out.put_number(*max)?;
+                out.put("); join one that exists")
+            }
+            Refusal::Other(text) => out.put(text),
+        }
+    }
+}
+
+/// `"INPUT": REASON; use ...`.
+fn write_invalid(out: &mut impl Out, input: &Quoted<'_>, reason: &NameError) -> fmt::Result {
+    out.put_display(input)?;
+    out.put(": ")?;
+    out.put_display(reason)?;
+    out.put("; ")?;
+    out.put(NAME_RULE)
+}
+
+impl fmt::Display for Refusal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_to(f)
+    }
+}
