@@ -98,7 +98,7 @@ impl Session {
             return;
         }
         let expected = match protocol::parse_line(line) {
-            Ok(Command::Nick(new)) => Expected::Nick(name_key(new)),
+            Ok(Command::Nick { name, .. }) => Expected::Nick(name_key(name)),
             Ok(Command::Join(room)) => match protocol::parse_room(room) {
                 Ok(room) => Expected::Join(fold_case(&room)),
                 Err(_) => return,
@@ -141,7 +141,7 @@ impl Session {
                 insert(&mut self.correspondents, other);
                 Update::Nothing
             }
-            ServerLine::Other(_) => Update::Nothing,
+            ServerLine::Replay { .. } | ServerLine::Other(_) => Update::Nothing,
         }
     }
 

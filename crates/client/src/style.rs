@@ -66,6 +66,7 @@ impl Style {
             ),
             ServerLine::Notice(_) => self.paint(NOTICE, line),
             ServerLine::Refusal(_) => self.paint(ERROR, line),
+            ServerLine::Replay { .. } => self.paint(COMMAND, line),
             ServerLine::Other(_) => line.to_string(),
         };
         format!("{}{body}", self.stamp(stamp))

@@ -221,7 +221,7 @@ impl Chat {
                 Ok(Command::Quit(_)) => return false,
                 // The next prompt shows the new name or room, so wait (briefly) for
                 // the server to confirm it or say why not.
-                Ok(Command::Nick(_) | Command::Join(_)) => {
+                Ok(Command::Nick { .. } | Command::Join(_)) => {
                     self.link
                         .wait_for(Some(ANSWER_WAIT), |session| session.answers() > seen);
                 }

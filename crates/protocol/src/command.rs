@@ -16,8 +16,11 @@ pub enum Command<'a> {
     Who,
     /// `/msg NAME TEXT`, `/w`, `/whisper`.
     Msg { to: &'a str, text: &'a str },
-    /// `/nick NEW`.
-    Nick(&'a str),
+    /// `/nick NEW [PASSWORD]` (the password of NEW, if NEW is registered).
+    Nick {
+        name: &'a str,
+        password: Option<&'a str>,
+    },
     /// `/join ROOM`.
     Join(&'a str),
     /// `/rooms [FILTER]`.
@@ -26,6 +29,22 @@ pub enum Command<'a> {
     Me(&'a str),
     /// `/help`.
     Help,
+    /// `/history [N]`.
+    History(Option<usize>),
+    /// `/register PASSWORD`.
+    Register(&'a str),
+    /// `/password OLD NEW`.
+    Password { old: &'a str, new: &'a str },
+    /// `/unregister PASSWORD`.
+    Unregister(&'a str),
+    /// `/seen NAME`.
+    Seen(&'a str),
+    /// `/away [REASON]`.
+    Away(Option<&'a str>),
+    /// `/back`.
+    Back,
+    /// `/whois NAME`.
+    Whois(&'a str),
 }
 
 /// Why a client line is not a command to carry out.
@@ -65,7 +84,10 @@ impl std::error::Error for ParseError {}
 pub const HELP: &[(&str, &str)] = &[
     ("/who (/members)", "list the people in your room"),
     ("/msg NAME TEXT (/w, /whisper)", "send a private message"),
-    ("/nick NEW", "change your name"),
+    (
+        "/nick NEW [PASSWORD]",
+        "change your name (with its password, if NEW is registered)",
+    ),
     ("/join ROOM", "move to a room, creating it if needed"),
     (
         "/rooms [FILTER]",
@@ -73,6 +95,23 @@ pub const HELP: &[(&str, &str)] = &[
     ),
     ("/me ACTION", "tell the room what you are doing"),
     ("/quit [REASON] (/exit, /종료)", "leave the chat"),
+    (
+        "/history [N]",
+        "show the room's last N lines (20 if not given)",
+    ),
+    (
+        "/register PASSWORD",
+        "register your name (then connect with \"NAME PASSWORD\")",
+    ),
+    ("/password OLD NEW", "change your password"),
+    ("/unregister PASSWORD", "stop your name being registered"),
+    ("/seen NAME", "say when NAME was last here"),
+    (
+        "/away [REASON]",
+        "say you are away (private messages get REASON back)",
+    ),
+    ("/back", "say you are back"),
+    ("/whois NAME", "show what is known of NAME"),
     ("/help", "show this list"),
     ("//TEXT", "say TEXT starting with a /"),
 ];
@@ -101,7 +140,25 @@ pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
         "rooms" => Ok(Command::Rooms(arg)),
         "help" => Ok(Command::Help),
         "me" => Ok(Command::Me(required("/me ACTION")?)),
-        "nick" => Ok(Command::Nick(required("/nick NEW")?)),
+        "nick" => {
+            let (name, password) = split_word(required("/nick NEW [PASSWORD]")?);
+            Ok(Command::Nick { name, password })
+        }
+        "history" => match arg.map(str::parse) {
+            None => Ok(Command::History(None)),
+            Some(Ok(count)) => Ok(Command::History(Some(count))),
+            Some(Err(_)) => Err(ParseError::Usage("/history [N]")),
+        },
+        "register" => Ok(Command::Register(required("/register PASSWORD")?)),
+        "password" => match split_word(required("/password OLD NEW")?) {
+            (old, Some(new)) => Ok(Command::Password { old, new }),
+            (_, None) => Err(ParseError::Usage("/password OLD NEW")),
+        },
+        "unregister" => Ok(Command::Unregister(required("/unregister PASSWORD")?)),
+        "seen" => Ok(Command::Seen(required("/seen NAME")?)),
+        "whois" => Ok(Command::Whois(required("/whois NAME")?)),
+        "away" => Ok(Command::Away(arg)),
+        "back" => Ok(Command::Back),
         "join" => Ok(Command::Join(required("/join ROOM")?)),
         "msg" | "w" | "whisper" => {
             let usage = "/msg NAME TEXT";
@@ -115,6 +172,15 @@ pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
         }
         // The word is quoted back to the sender: as typed, but without controls.
         _ => Err(ParseError::UnknownCommand(sanitize(word).into_owned())),
+    }
+}
+
+/// The first word of `text` and, if there is more, the rest (without the white space
+/// between).
+fn split_word(text: &str) -> (&str, Option<&str>) {
+    match text.split_once(char::is_whitespace) {
+        Some((word, rest)) => (word, Some(rest.trim_start())),
+        None => (text, None),
     }
 }
 
@@ -144,7 +210,43 @@ mod tests {
             ("/rooms dev", Ok(Command::Rooms(Some("dev")))),
             ("/help", Ok(Command::Help)),
             ("/me waves", Ok(Command::Me("waves"))),
-            ("/nick bob", Ok(Command::Nick("bob"))),
+            (
+                "/nick bob",
+                Ok(Command::Nick {
+                    name: "bob",
+                    password: None,
+                }),
+            ),
+            (
+                "/nick bob  s3cret pass",
+                Ok(Command::Nick {
+                    name: "bob",
+                    password: Some("s3cret pass"),
+                }),
+            ),
+            ("/history", Ok(Command::History(None))),
+            ("/history 50", Ok(Command::History(Some(50)))),
+            ("/history lots", Err(ParseError::Usage("/history [N]"))),
+            ("/register hunter22", Ok(Command::Register("hunter22"))),
+            (
+                "/password old1 new2",
+                Ok(Command::Password {
+                    old: "old1",
+                    new: "new2",
+                }),
+            ),
+            (
+                "/password old1",
+                Err(ParseError::Usage("/password OLD NEW")),
+            ),
+            ("/away", Ok(Command::Away(None))),
+            (
+                "/away lunch, back at 2",
+                Ok(Command::Away(Some("lunch, back at 2"))),
+            ),
+            ("/back", Ok(Command::Back)),
+            ("/seen bob", Ok(Command::Seen("bob"))),
+            ("/whois bob", Ok(Command::Whois("bob"))),
             ("/join #dev", Ok(Command::Join("#dev"))),
             (
                 "/msg bob  hi there",
@@ -169,8 +271,8 @@ mod tests {
             ),
             ("", Err(ParseError::Empty)),
             ("   ", Err(ParseError::Empty)),
-            ("/nick", Err(ParseError::Usage("/nick NEW"))),
-            ("/nick   ", Err(ParseError::Usage("/nick NEW"))),
+            ("/nick", Err(ParseError::Usage("/nick NEW [PASSWORD]"))),
+            ("/nick   ", Err(ParseError::Usage("/nick NEW [PASSWORD]"))),
             ("/msg bob", Err(ParseError::Usage("/msg NAME TEXT"))),
             ("/msg", Err(ParseError::Usage("/msg NAME TEXT"))),
             ("/me", Err(ParseError::Usage("/me ACTION"))),

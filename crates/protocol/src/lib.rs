@@ -26,6 +26,7 @@ mod out;
 mod quote;
 mod refusal;
 mod text;
+mod time;
 
 pub use command::{Command, HELP, ParseError, is_quit, parse_line};
 pub use forgery::forges_notice;
@@ -38,6 +39,7 @@ pub use notice::{MAX_LISTED_NAMES, MemberList, Notice, QuitReason};
 pub use quote::{MAX_QUOTED_CHARS, Quoted};
 pub use refusal::Refusal;
 pub use text::sanitize;
+pub use time::{UtcTime, ago};
 
 /// The port the server listens on and the client connects to by default.
 pub const DEFAULT_PORT: u16 = 10000;

@@ -8,6 +8,7 @@ use crate::name::is_name;
 use crate::notice::Notice;
 use crate::out::Out;
 use crate::refusal::Refusal;
+use crate::time::UtcTime;
 
 /// One line from the server, without its line ending.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +25,13 @@ pub enum ServerLine<'a> {
     Notice(Notice<'a>),
     /// `! ...`, the answer to a line that could not be carried out.
     Refusal(Refusal<'a>),
+    /// `= TIME LINE`: a line from the past (history, a message that waited), as it was
+    /// delivered then. `=` can't start a name, so a bot matching `NAME: ` never takes one
+    /// for a live line.
+    Replay {
+        time: UtcTime,
+        line: Box<ServerLine<'a>>,
+    },
     /// Anything else (a server speaking a newer protocol).
     Other(&'a str),
 }
@@ -36,6 +44,16 @@ impl<'a> ServerLine<'a> {
         }
         if let Some(text) = line.strip_prefix("! ") {
             return ServerLine::Refusal(Refusal::parse(text));
+        }
+        if let Some(rest) = line.strip_prefix("= ")
+            && let Some((time, rest)) = UtcTime::parse_prefix(rest)
+            && let Some(past) = rest.strip_prefix(' ')
+            && !past.starts_with("= ")
+        {
+            return ServerLine::Replay {
+                time,
+                line: Box::new(ServerLine::parse(past)),
+            };
         }
         if let Some((head, text)) = line.split_once(": ") {
             if let Some((from, to)) = head.split_once(" -> ") {
@@ -77,6 +95,12 @@ impl<'a> ServerLine<'a> {
             ServerLine::Refusal(refusal) => {
                 out.put("! ")?;
                 refusal.write_to(out)
+            }
+            ServerLine::Replay { time, line } => {
+                out.put("= ")?;
+                out.put_display(time)?;
+                out.put(" ")?;
+                line.write_to(out)
             }
             ServerLine::Other(line) => out.put(line),
         }

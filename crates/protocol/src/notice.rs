@@ -4,6 +4,7 @@ use std::fmt;
 
 use crate::name::{is_name, is_room};
 use crate::out::Out;
+use crate::time::UtcTime;
 
 /// How many names a member list (`/who`, the welcome) spells out before it says `(+N more)`,
 /// so a room of thousands doesn't produce a line of hundreds of kilobytes.
@@ -45,6 +46,45 @@ pub enum Notice<'a> {
     Bye,
     /// `server shutting down`.
     ShuttingDown,
+    /// `history of #ROOM: N lines` (or `nothing stored`), after the lines of `/history`.
+    HistoryEnd { room: &'a str, count: usize },
+    /// `NAME is registered; from now on connect with "NAME PASSWORD"`.
+    Registered { name: &'a str },
+    /// `the password of NAME is changed`.
+    PasswordChanged { name: &'a str },
+    /// `NAME is no longer registered`.
+    Unregistered { name: &'a str },
+    /// `NAME is offline; they will get your message when they return`.
+    Offline { name: &'a str },
+    /// `N messages arrived while you were away`, before them.
+    MailWaiting { count: usize },
+    /// `NAME is away: REASON`, the answer to a private message to someone away.
+    Away { name: &'a str, reason: &'a str },
+    /// `you are away: REASON`, the answer to `/away`.
+    MarkedAway { reason: &'a str },
+    /// `you are back`, the answer to `/back`.
+    Back,
+    /// `NAME is here, in #ROOM` (`/seen`).
+    SeenHere { name: &'a str, room: &'a str },
+    /// `NAME was last seen TIME (AGO)` (`/seen`).
+    SeenAt {
+        name: &'a str,
+        time: UtcTime,
+        ago: &'a str,
+    },
+    /// `NAME is registered, in #ROOM, idle IDLE, connected since TIME[, away: REASON]`
+    /// (`/whois`; `not registered`, and `in a private room` when it can't be named).
+    Whois {
+        name: &'a str,
+        registered: bool,
+        room: Option<&'a str>,
+        idle: &'a str,
+        since: UtcTime,
+        away: Option<&'a str>,
+    },
+    /// `NAME reconnected`: a registered user took their name back from a connection that
+    /// was still open; their room is told this instead of a quit and a join.
+    Reconnected { name: &'a str },
     /// A notice of a kind this version doesn't know.
     Other(&'a str),
 }
@@ -80,6 +120,8 @@ pub struct MemberList<'a> {
     pub count: usize,
     /// The names listed, in order.
     pub names: Vec<&'a str>,
+    /// Those of `names` who are away (listed with `(away)`).
+    pub away: Vec<&'a str>,
 }
 
 impl<'a> MemberList<'a> {
@@ -89,7 +131,14 @@ impl<'a> MemberList<'a> {
             room,
             count,
             names: names.take(MAX_LISTED_NAMES).collect(),
+            away: Vec::new(),
         }
+    }
+
+    /// The same list, marking `away` as away.
+    pub fn with_away(mut self, away: Vec<&'a str>) -> Self {
+        self.away = away;
+        self
     }
 
     pub(crate) fn parse(text: &'a str) -> Option<MemberList<'a>> {
@@ -109,14 +158,29 @@ impl<'a> MemberList<'a> {
             more[start + 2..].parse::<usize>().ok()?;
             listed = more[..start].trim_end_matches(' ');
         }
-        let names = match listed {
-            "" => Vec::new(),
-            listed => listed.split(", ").collect(),
-        };
-        names
-            .iter()
-            .all(|name| is_name(name))
-            .then_some(MemberList { room, count, names })
+        let mut names = Vec::new();
+        let mut away = Vec::new();
+        if !listed.is_empty() {
+            for item in listed.split(", ") {
+                let name = match item.strip_suffix(AWAY_MARK) {
+                    Some(name) => {
+                        away.push(name);
+                        name
+                    }
+                    None => item,
+                };
+                if !is_name(name) {
+                    return None;
+                }
+                names.push(name);
+            }
+        }
+        Some(MemberList {
+            room,
+            count,
+            names,
+            away,
+        })
     }
 }
 
@@ -129,6 +193,9 @@ impl MemberList<'_> {
         for (index, name) in self.names.iter().enumerate() {
             out.put(if index == 0 { " " } else { ", " })?;
             out.put(name)?;
+            if self.away.contains(name) {
+                out.put(AWAY_MARK)?;
+            }
         }
         if self.count > self.names.len() {
             out.put(" (+")?;
@@ -145,6 +212,12 @@ impl fmt::Display for MemberList<'_> {
     }
 }
 
+/// What follows an away member's name in a member list.
+const AWAY_MARK: &str = " (away)";
+
+/// Where `/whois` says someone is when their room is private and the asker isn't in it.
+const PRIVATE_ROOM: &str = "a private room";
+
 const GREETING: &str = "hello! send your name (1-32 letters, digits, _ or -)";
 const BYE: &str = "bye";
 const SHUTTING_DOWN: &str = "server shutting down";
@@ -156,11 +229,110 @@ impl<'a> Notice<'a> {
             GREETING => return Notice::Greeting,
             BYE => return Notice::Bye,
             SHUTTING_DOWN => return Notice::ShuttingDown,
+            "you are back" => return Notice::Back,
             _ => {}
         }
         Notice::parse_listing(text)
+            .or_else(|| Notice::parse_about(text))
             .or_else(|| Notice::parse_presence(text))
             .unwrap_or(Notice::Other(text))
+    }
+
+    /// Answers about the store's things: history, accounts, mail, `/seen`, `/whois`.
+    fn parse_about(text: &'a str) -> Option<Notice<'a>> {
+        if let Some((room, count)) = text
+            .strip_prefix("history of ")
+            .and_then(|rest| rest.split_once(": "))
+            && is_room(room)
+        {
+            let count = match count {
+                "nothing stored" => 0,
+                "1 line" => 1,
+                count => match count.strip_suffix(" lines")?.parse().ok()? {
+                    0 | 1 => return None,
+                    count => count,
+                },
+            };
+            return Some(Notice::HistoryEnd { room, count });
+        }
+        if let Some(name) = text.strip_prefix("the password of ")
+            && let Some(name) = name.strip_suffix(" is changed")
+            && is_name(name)
+        {
+            return Some(Notice::PasswordChanged { name });
+        }
+        if let Some(reason) = text.strip_prefix("you are away: ") {
+            return Some(Notice::MarkedAway { reason });
+        }
+        if let Some(what) = text.strip_suffix(" arrived while you were away") {
+            let count = match what {
+                "1 message" => 1,
+                what => match what.strip_suffix(" messages")?.parse().ok()? {
+                    1 => return None,
+                    count => count,
+                },
+            };
+            return Some(Notice::MailWaiting { count });
+        }
+        let (name, rest) = text.split_once(' ')?;
+        if !is_name(name) {
+            return None;
+        }
+        match rest {
+            "is no longer registered" => return Some(Notice::Unregistered { name }),
+            "is offline; they will get your message when they return" => {
+                return Some(Notice::Offline { name });
+            }
+            "reconnected" => return Some(Notice::Reconnected { name }),
+            _ => {}
+        }
+        if rest == format!("is registered; from now on connect with \"{name} PASSWORD\"") {
+            return Some(Notice::Registered { name });
+        }
+        if let Some(reason) = rest.strip_prefix("is away: ") {
+            return Some(Notice::Away { name, reason });
+        }
+        if let Some(room) = rest.strip_prefix("is here, in ")
+            && is_room(room)
+        {
+            return Some(Notice::SeenHere { name, room });
+        }
+        if let Some(rest) = rest.strip_prefix("was last seen ") {
+            let (time, rest) = UtcTime::parse_prefix(rest)?;
+            let ago = rest.strip_prefix(" (")?.strip_suffix(')')?;
+            return Some(Notice::SeenAt { name, time, ago });
+        }
+        Notice::parse_whois(name, rest)
+    }
+
+    /// `is registered, in #ROOM, idle IDLE, connected since TIME[, away: REASON]` after a
+    /// name.
+    fn parse_whois(name: &'a str, rest: &'a str) -> Option<Notice<'a>> {
+        let (registered, rest) = if let Some(rest) = rest.strip_prefix("is registered, in ") {
+            (true, rest)
+        } else {
+            (false, rest.strip_prefix("is not registered, in ")?)
+        };
+        let (room, rest) = rest.split_once(", idle ")?;
+        let room = match room {
+            PRIVATE_ROOM => None,
+            room if is_room(room) => Some(room),
+            _ => return None,
+        };
+        let (idle, rest) = rest.split_once(", connected since ")?;
+        let (since, rest) = UtcTime::parse_prefix(rest)?;
+        let away = match rest {
+            "" => None,
+            rest => Some(rest.strip_prefix(", away: ")?),
+        };
+        Some(Notice::Whois {
+            name,
+            registered,
+            room,
+            idle,
+            since,
+            away,
+        })
     }
 
     /// Welcome, member lists, room lists and help lines.
@@ -286,6 +458,70 @@ impl Notice<'_> {
             Notice::Help { usage, what } => pair(out, usage, ": ", what),
             Notice::Bye => out.put(BYE),
             Notice::ShuttingDown => out.put(SHUTTING_DOWN),
+            Notice::HistoryEnd { room, count } => {
+                pair(out, "history of ", room, ": ")?;
+                match count {
+                    0 => out.put("nothing stored"),
+                    1 => out.put("1 line"),
+                    count => {
+                        out.put_number(*count)?;
+                        out.put(" lines")
+                    }
+                }
+            }
+            Notice::Registered { name } => {
+                pair(
+                    out,
+                    name,
+                    " is registered; from now on connect with \"",
+                    name,
+                )?;
+                out.put(" PASSWORD\"")
+            }
+            Notice::PasswordChanged { name } => pair(out, "the password of ", name, " is changed"),
+            Notice::Unregistered { name } => pair(out, name, " is no longer registered", ""),
+            Notice::Offline { name } => pair(
+                out,
+                name,
+                " is offline; they will get your message when they return",
+                "",
+            ),
+            Notice::MailWaiting { count: 1 } => out.put("1 message arrived while you were away"),
+            Notice::MailWaiting { count } => {
+                out.put_number(*count)?;
+                out.put(" messages arrived while you were away")
+            }
+            Notice::Away { name, reason } => pair(out, name, " is away: ", reason),
+            Notice::MarkedAway { reason } => pair(out, "you are away: ", reason, ""),
+            Notice::Back => out.put("you are back"),
+            Notice::SeenHere { name, room } => pair(out, name, " is here, in ", room),
+            Notice::SeenAt { name, time, ago } => {
+                pair(out, name, " was last seen ", "")?;
+                out.put_display(time)?;
+                pair(out, " (", ago, ")")
+            }
+            Notice::Whois {
+                name,
+                registered,
+                room,
+                idle,
+                since,
+                away,
+            } => {
+                let registered = if *registered {
+                    " is registered, in "
+                } else {
+                    " is not registered, in "
+                };
+                pair(out, name, registered, room.unwrap_or(PRIVATE_ROOM))?;
+                pair(out, ", idle ", idle, ", connected since ")?;
+                out.put_display(since)?;
+                match away {
+                    Some(reason) => pair(out, ", away: ", reason, ""),
+                    None => Ok(()),
+                }
+            }
+            Notice::Reconnected { name } => pair(out, name, " reconnected", ""),
             Notice::Other(text) => out.put(text),
         }
     }

@@ -42,6 +42,28 @@ pub enum Refusal<'a> {
     TooManyConnections,
     /// `too many rooms (max N); join one that exists`.
     TooManyRooms { max: usize },
+    /// `NAME is registered: send "NAME PASSWORD"`: a registered name without a password.
+    NeedsPassword { name: &'a str },
+    /// `wrong password for NAME`.
+    WrongPassword { name: &'a str },
+    /// `too many wrong passwords, closing`.
+    TooManyTries,
+    /// `NAME is not registered`: a password for a name nobody registered, or `/unregister`
+    /// of one.
+    NotRegistered { name: &'a str },
+    /// `NAME is already registered`.
+    AlreadyRegistered { name: &'a str },
+    /// `a password needs at least N characters and no spaces`.
+    BadPassword { min: usize },
+    /// `NAME logged in from elsewhere`: the last line to a connection whose registered
+    /// name was taken back with its password.
+    LoggedInElsewhere { name: &'a str },
+    /// `NAME's mailbox is full`.
+    MailboxFull { name: &'a str },
+    /// `nobody called NAME has been seen`.
+    NeverSeen { name: &'a str },
+    /// `WHAT is unavailable`: the store the command needs failed (`history`, ...).
+    Unavailable { what: &'a str },
     /// An error of a kind this version doesn't know.
     Other(&'a str),
 }
@@ -61,7 +83,11 @@ impl<'a> Refusal<'a> {
             "too many connections from your address" => {
                 return Some(Refusal::TooManyConnections);
             }
+            "too many wrong passwords, closing" => return Some(Refusal::TooManyTries),
             _ => {}
+        }
+        if let Some(refusal) = Refusal::parse_account(text) {
+            return Some(refusal);
         }
         if let Some(max) = text
             .strip_prefix("too many rooms (max ")
@@ -130,6 +156,55 @@ fn parse_invalid(text: &str) -> Option<(Quoted<'_>, NameError)> {
     Some((input, NameError::parse(reason)?))
 }
 
+impl<'a> Refusal<'a> {
+    /// Refusals about registered names, mail and the store.
+    fn parse_account(text: &'a str) -> Option<Refusal<'a>> {
+        if let Some(name) = text.strip_prefix("wrong password for ")
+            && is_name(name)
+        {
+            return Some(Refusal::WrongPassword { name });
+        }
+        if let Some(min) = text
+            .strip_prefix("a password needs at least ")
+            .and_then(|rest| rest.strip_suffix(" characters and no spaces"))
+        {
+            return Some(Refusal::BadPassword {
+                min: min.parse().ok()?,
+            });
+        }
+        if let Some(name) = text
+            .strip_prefix("nobody called ")
+            .and_then(|rest| rest.strip_suffix(" has been seen"))
+            && is_name(name)
+        {
+            return Some(Refusal::NeverSeen { name });
+        }
+        if let Some(name) = text.strip_suffix("'s mailbox is full")
+            && is_name(name)
+        {
+            return Some(Refusal::MailboxFull { name });
+        }
+        if let Some(what) = text.strip_suffix(" is unavailable")
+            && !what.is_empty()
+        {
+            return Some(Refusal::Unavailable { what });
+        }
+        let (name, rest) = text.split_once(' ')?;
+        if !is_name(name) {
+            return None;
+        }
+        match rest {
+            "is not registered" => Some(Refusal::NotRegistered { name }),
+            "is already registered" => Some(Refusal::AlreadyRegistered { name }),
+            "logged in from elsewhere" => Some(Refusal::LoggedInElsewhere { name }),
+            _ if rest == format!("is registered: send \"{name} PASSWORD\"") => {
+                Some(Refusal::NeedsPassword { name })
+            }
+            _ => None,
+        }
+    }
+}
+
 impl Refusal<'_> {
     pub(crate) fn write_to(&self, out: &mut impl Out) -> fmt::Result {
         match self {
@@ -188,6 +263,47 @@ impl Refusal<'_> {
                 out.put("too many rooms (max ")?;
                 out.put_number(*max)?;
                 out.put("); join one that exists")
+            }
+            Refusal::NeedsPassword { name } => {
+                out.put(name)?;
+                out.put(" is registered: send \"")?;
+                out.put(name)?;
+                out.put(" PASSWORD\"")
+            }
+            Refusal::WrongPassword { name } => {
+                out.put("wrong password for ")?;
+                out.put(name)
+            }
+            Refusal::TooManyTries => out.put("too many wrong passwords, closing"),
+            Refusal::NotRegistered { name } => {
+                out.put(name)?;
+                out.put(" is not registered")
+            }
+            Refusal::AlreadyRegistered { name } => {
+                out.put(name)?;
+                out.put(" is already registered")
+            }
+            Refusal::BadPassword { min } => {
+                out.put("a password needs at least ")?;
+                out.put_number(*min)?;
+                out.put(" characters and no spaces")
+            }
+            Refusal::LoggedInElsewhere { name } => {
+                out.put(name)?;
+                out.put(" logged in from elsewhere")
+            }
+            Refusal::MailboxFull { name } => {
+                out.put(name)?;
+                out.put("'s mailbox is full")
+            }
+            Refusal::NeverSeen { name } => {
+                out.put("nobody called ")?;
+                out.put(name)?;
+                out.put(" has been seen")
+            }
+            Refusal::Unavailable { what } => {
+                out.put(what)?;
+                out.put(" is unavailable")
             }
             Refusal::Other(text) => out.put(text),
         }

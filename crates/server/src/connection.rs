@@ -385,7 +385,7 @@ impl<'a> Connection<'a> {
                     }
                 },
             },
-            Command::Nick(input) => match Name::new(input) {
+            Command::Nick { name: input, .. } => match Name::new(input) {
                 Err(reason) => {
                     let name = Quoted::new(input);
                     outbox.send_borrowed(&Refusal::InvalidName { name, reason }.into());
@@ -406,6 +406,16 @@ impl<'a> Connection<'a> {
                     Err(err) => outbox.send_borrowed(&name_refused(input, &err)),
                 },
             },
+            Command::History(_)
+            | Command::Register(_)
+            | Command::Password { .. }
+            | Command::Unregister(_)
+            | Command::Seen(_)
+            | Command::Away(_)
+            | Command::Back
+            | Command::Whois(_) => outbox.send_line(Refusal::Unavailable {
+                what: "that command",
+            }),
             Command::Join(room) => match self.registry.move_to(&member.key, room) {
                 Ok(()) => {
                     if log::log_enabled!(log::Level::Info)

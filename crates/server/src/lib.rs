@@ -16,6 +16,7 @@
 //! - `queue`: each client's bounded queue of lines, and pacing.
 //! - `writer`: the writer threads that drain the queues.
 //! - [`transport`]: a client's socket and how lines are encoded on it.
+//! - [`store`]: what the server remembers (history, registered names, mail), in SQLite.
 //!
 //! `docs/architecture.md` follows one chat line through these.
 
@@ -30,6 +31,7 @@ mod log_limit;
 mod queue;
 mod registry;
 mod server;
+pub mod store;
 pub mod transport;
 mod writer;
 
