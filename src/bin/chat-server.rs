@@ -1,16 +1,20 @@
 //! Entry point of `chat-server`: parses the command line, binds, and runs the server until
 //! SIGINT or SIGTERM.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::thread;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGXFSZ};
 use signal_hook::iterator::Signals;
 
 use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
+use chat_server::store::{DataDir, SqliteStore, StartError, Store, default_data_dir};
 use chat_server::{Config, IpNet, Server, parse_exempt, raise_fd_limit};
 
 /// A thread-per-connection TCP chat server speaking a line protocol (see docs/protocol.md).
@@ -78,6 +82,27 @@ struct Args {
     /// Rooms that may exist at once, #lobby included.
     #[arg(long, default_value_t = Config::default().max_rooms, value_name = "N")]
     max_rooms: usize,
+
+    /// Where history, registered names and waiting messages are kept (default: the
+    /// platform's data directory, e.g. ~/.local/share/chat-server).
+    #[arg(long, value_name = "DIR", conflicts_with = "ephemeral")]
+    data_dir: Option<PathBuf>,
+
+    /// Keep everything in memory and write no file: nothing survives a restart.
+    #[arg(long)]
+    ephemeral: bool,
+
+    /// Lines of a room's history a joiner is shown (0 = none; at most --history-max).
+    #[arg(long, default_value_t = Config::default().replay_lines, value_name = "N")]
+    replay_lines: usize,
+
+    /// The most lines /history shows.
+    #[arg(long, default_value_t = Config::default().history_max, value_name = "N")]
+    history_max: usize,
+
+    /// Days history is kept (0 = forever); older lines are deleted at start and hourly.
+    #[arg(long, default_value_t = Config::default().history_days, value_name = "DAYS")]
+    history_days: u32,
 }
 
 impl Args {
@@ -96,6 +121,10 @@ impl Args {
             connect_rate_per_ip: self.connect_rate_per_ip,
             exempt: self.exempt.0.clone(),
             max_rooms: self.max_rooms,
+            replay_lines: self.replay_lines,
+            history_max: self.history_max,
+            history_days: self.history_days,
+            ..Config::default()
         }
     }
 }
@@ -120,15 +149,40 @@ fn signal_name(signal: i32) -> String {
     }
 }
 
+/// The exit status when the data directory or its database can't be used.
+const EXIT_STORE: u8 = 2;
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     match run(Args::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("chat-server: {err:#}");
-            ExitCode::FAILURE
+            if err.downcast_ref::<StartError>().is_some() {
+                ExitCode::from(EXIT_STORE)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// Opens what `--data-dir` or `--ephemeral` ask for.
+fn open_store(args: &Args) -> anyhow::Result<Arc<dyn Store>> {
+    if args.ephemeral {
+        log::info!("ephemeral: nothing is written to disk");
+        return Ok(Arc::new(SqliteStore::in_memory(args.history_days)));
+    }
+    let path = match &args.data_dir {
+        Some(path) => path.clone(),
+        None => {
+            default_data_dir().context("no data directory: give --data-dir DIR (or --ephemeral)")?
+        }
+    };
+    let data_dir = DataDir::open(&path)?;
+    let store = SqliteStore::open(data_dir, args.history_days)?;
+    log::info!("keeping history and registered names in {}", path.display());
+    Ok(Arc::new(store))
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
@@ -138,7 +192,12 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let config = args.config();
     config.validate().context("invalid limits")?;
-    let server = Server::bind((args.host.as_str(), args.port), config)
+    // A full disk makes writes fail with EFBIG under a file-size limit, rather than kill
+    // the server: the store reports it, and chat goes on.
+    signal_hook::flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)))
+        .context("failed to set up signals")?;
+    let store = open_store(&args)?;
+    let server = Server::bind_with((args.host.as_str(), args.port), config, store)
         .with_context(|| format!("failed to listen on {}:{}", args.host, args.port))?;
     let addr = server
         .local_addr()

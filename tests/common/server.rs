@@ -3,9 +3,11 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
+use chat_server::store::SqliteStore;
 use chat_server::{Config, Server, ShutdownHandle};
 
 use super::{Exit, Lines, Process, TIMEOUT, eventually};
@@ -62,7 +64,8 @@ pub fn start_server_with(config: Config) -> TestServer {
 /// stopped, give each server a clone of one listener. Binding the port again instead can
 /// fail while the old server's side of a connection lingers in TIME_WAIT.
 pub fn start_server_on(listener: TcpListener, config: Config) -> TestServer {
-    let server = Server::from_listener(listener, config).expect("serve on the listener");
+    let store = Arc::new(SqliteStore::in_memory(config.history_days));
+    let server = Server::from_listener(listener, config, store).expect("serve on the listener");
     run_server(server)
 }
 
@@ -123,8 +126,14 @@ impl ServerProcess {
         log
     }
 
-    /// Starts `command` and waits for its ready line, `listening on ADDR`.
+    /// Starts `command` and waits for its ready line, `listening on ADDR`. A server not
+    /// given a `--data-dir` keeps everything in memory (`--ephemeral`), so tests never
+    /// touch the user's data directory or each other's.
     fn spawn(mut command: Command) -> ServerProcess {
+        let has_data_dir = command.get_args().any(|arg| arg == "--data-dir");
+        if !has_data_dir {
+            command.arg("--ephemeral");
+        }
         let mut process = Process::spawn(command.args(["--host", "127.0.0.1", "--port", "0"]));
         let line = process.line();
         let addr = line

@@ -283,7 +283,13 @@ mod tests {
                 "/da\x1bnce",
                 Err(ParseError::UnknownCommand("dance".into())),
             ),
-            ("/nick bob\x07", Ok(Command::Nick("bob\x07"))),
+            (
+                "/nick bob\x07",
+                Ok(Command::Nick {
+                    name: "bob\x07",
+                    password: None,
+                }),
+            ),
         ];
         for (line, expected) in cases {
             assert_eq!(&parse_line(line), expected, "{line:?}");

@@ -9,6 +9,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::address::AddressLimits;
 use crate::queue::QueueLimits;
+use crate::registry::Rules;
 
 /// The server's limits. `Default` gives the documented defaults.
 #[derive(Debug, Clone)]
@@ -42,6 +43,14 @@ pub struct Config {
     pub exempt: Vec<IpNet>,
     /// Rooms that may exist at once, `#lobby` included.
     pub max_rooms: usize,
+    /// Lines of a room's history a joiner is shown (0 = none).
+    pub replay_lines: usize,
+    /// The most lines `/history` shows (it caps `replay_lines` too).
+    pub history_max: usize,
+    /// Days history is kept (0 = forever).
+    pub history_days: u32,
+    /// Messages that may wait for one registered user who is away.
+    pub mailbox_max: usize,
 }
 
 /// The smallest `max_backlog_bytes` allowed: room for several of the largest lines (chat
@@ -106,6 +115,15 @@ impl Config {
         }
     }
 
+    /// How the registry runs.
+    pub(crate) fn rules(&self) -> Rules {
+        Rules {
+            announce_limit: self.announce_limit,
+            max_rooms: self.max_rooms,
+            replay_lines: self.replay_lines.min(self.history_max),
+        }
+    }
+
     /// The limits per client address.
     pub(crate) fn address_limits(&self) -> AddressLimits {
         AddressLimits {
@@ -145,6 +163,10 @@ impl Default for Config {
                 IpNet::V6(Ipv6Net::new_assert(Ipv6Addr::LOCALHOST, 128)),
             ],
             max_rooms: 1000,
+            replay_lines: 20,
+            history_max: 500,
+            history_days: 30,
+            mailbox_max: 100,
         }
     }
 }

@@ -20,6 +20,9 @@ use crate::queue::{CloseReason, Outbox};
 use crate::registry::{Farewell, JoinError, MoveError, Registry};
 use crate::server::Shared;
 
+/// Lines `/history` shows when not told how many.
+const DEFAULT_HISTORY_LINES: usize = 20;
+
 /// The largest chat batch buffer a connection keeps while it waits for its client.
 const IDLE_CHAT_CAPACITY: usize = 1024;
 
@@ -406,8 +409,15 @@ impl<'a> Connection<'a> {
                     Err(err) => outbox.send_borrowed(&name_refused(input, &err)),
                 },
             },
-            Command::History(_)
-            | Command::Register(_)
+            Command::History(count) => {
+                let max = self.config.history_max;
+                let limit = count.unwrap_or(DEFAULT_HISTORY_LINES).min(max);
+                match self.registry.history(&member.key, limit) {
+                    Ok(lines) => lines.iter().for_each(|line| outbox.send(line)),
+                    Err(_) => outbox.send_line(Refusal::Unavailable { what: "history" }),
+                }
+            }
+            Command::Register(_)
             | Command::Password { .. }
             | Command::Unregister(_)
             | Command::Seen(_)

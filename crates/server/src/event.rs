@@ -6,7 +6,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use chat_protocol::{Notice, ServerLine};
+use chat_protocol::{Notice, ServerLine, UtcTime};
 
 /// Something that happened in a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,6 +41,20 @@ pub enum EventKind {
 }
 
 impl RoomEvent {
+    /// Whether it is kept in the room's history (chat and actions are; comings and goings
+    /// are not).
+    pub fn is_history(&self) -> bool {
+        matches!(self.kind, EventKind::Chat(_) | EventKind::Action(_))
+    }
+
+    /// The line a joiner replaying the room's history gets for it: `= TIME LINE`.
+    pub fn replay_line(&self) -> ServerLine<'_> {
+        ServerLine::Replay {
+            time: UtcTime::from_system(self.time),
+            line: Box::new(self.line()),
+        }
+    }
+
     /// The line the room's members get for it.
     pub fn line(&self) -> ServerLine<'_> {
         let (name, room) = (&*self.from, &*self.room);
@@ -64,7 +78,7 @@ impl RoomEvent {
 /// block for long: the connection whose line made the event waits for it.
 pub trait EventSink: Send + Sync + Debug {
     /// Takes events in the order they happened (per room).
-    fn accept(&self, events: &[RoomEvent]);
+    fn accept(&self, events: &[Arc<RoomEvent>]);
 }
 
 #[cfg(test)]

@@ -7,19 +7,21 @@
 //! is released, the queued lines are handed to the writers and the events to the sinks.
 //! Names are claimed from the [`Directory`] first, so they stay unique across instances.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use chat_protocol::{
-    self as protocol, LOBBY, MemberList, Name, NameError, Notice, ServerLine, fold_case, name_key,
+    self as protocol, LOBBY, MemberList, Name, NameError, Notice, ServerLine, UtcTime, fold_case,
+    name_key,
 };
 use chat_sync::lock;
 
 use crate::directory::Directory;
 use crate::event::{EventKind, EventSink, RoomEvent};
 use crate::queue::{Chunk, Delivery, Outbox, line_chunk};
+use crate::store::{LineKind, RoomTail, Store, StoredLine, Unavailable};
 
 /// Why a valid name (at the handshake or for `/nick`) was not given out: someone holds its
 /// key.
@@ -119,18 +121,70 @@ struct Room {
     /// Members by their names' [`fold_case`]: unique, as user keys are, and sorted as
     /// member lists are (the keys themselves are skeletons, in no useful order).
     members: BTreeMap<String, Member>,
-    /// The sequence number the room's next event gets.
+    /// What a joiner is shown of the room's past: its last chat lines and actions.
+    recent: Recent,
+}
+
+/// A room's last lines (at most `--replay-lines`), and the number its next event gets; kept
+/// while the room is empty, so it goes on where it left off.
+#[derive(Debug, Default)]
+struct Recent {
+    lines: VecDeque<Arc<RoomEvent>>,
     next_seq: u64,
 }
 
+impl Recent {
+    /// What the store remembers of a room.
+    fn from_tail(room: &Arc<str>, tail: RoomTail) -> Recent {
+        let lines = tail
+            .lines
+            .into_iter()
+            .map(|line| Arc::new(stored_event(room, line)))
+            .collect();
+        Recent {
+            lines,
+            next_seq: tail.last_seq + 1,
+        }
+    }
+}
+
+/// A stored line as the event it was.
+fn stored_event(room: &Arc<str>, line: StoredLine) -> RoomEvent {
+    RoomEvent {
+        room: Arc::clone(room),
+        seq: line.seq,
+        time: line.time.to_system(),
+        from: line.from.into(),
+        kind: match line.kind {
+            LineKind::Chat => EventKind::Chat(line.text),
+            LineKind::Action => EventKind::Action(line.text),
+        },
+    }
+}
+
 impl Room {
-    fn new(name: &str) -> Room {
+    fn new(name: &str, recent: Recent) -> Room {
         Room {
             name: name.into(),
             members: BTreeMap::new(),
-            next_seq: 1,
+            recent: Recent {
+                next_seq: recent.next_seq.max(1),
+                ..recent
+            },
         }
     }
+}
+
+/// How the registry runs: its limits, and how much history a joiner sees.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    /// Joins, leaves and quits are announced only in rooms of at most this many members
+    /// (0 = always).
+    pub announce_limit: usize,
+    /// Rooms that may exist at once, `#lobby` included.
+    pub max_rooms: usize,
+    /// Lines of a room's history a joiner is shown (0 = none).
+    pub replay_lines: usize,
 }
 
 /// How many rooms `/rooms` spells out before it says `(+N more)`, so that a server with
@@ -141,15 +195,18 @@ pub const MAX_LISTED_ROOMS: usize = 100;
 struct State {
     users: HashMap<String, User>,
     rooms: BTreeMap<String, Room>,
-    announce_limit: usize,
-    max_rooms: usize,
+    /// The recent lines of rooms that emptied, by room key, and the order they emptied in
+    /// (at most `max_rooms` are kept).
+    dormant: HashMap<String, Recent>,
+    dormant_order: VecDeque<String>,
+    rules: Rules,
 }
 
 /// What one critical section did: lines queued for the writers, events for the sinks.
 #[derive(Default)]
 struct Change {
     delivery: Delivery,
-    events: Vec<RoomEvent>,
+    events: Vec<Arc<RoomEvent>>,
 }
 
 /// A cheap handle (clone it freely) to the shared users and rooms.
@@ -157,30 +214,42 @@ struct Change {
 pub struct Registry {
     state: Arc<Mutex<State>>,
     directory: Arc<dyn Directory>,
+    store: Arc<dyn Store>,
     sinks: Arc<[Arc<dyn EventSink>]>,
 }
 
 impl Registry {
-    /// An empty registry with `#lobby`. Joins, leaves and quits are announced only in rooms
-    /// of at most `announce_limit` members (0 = always), so a room of thousands is not
-    /// flooded with presence notices; at most `max_rooms` rooms exist at once. Names are
-    /// claimed from `directory`; every room event goes to each of `sinks`.
+    /// A registry with `#lobby` (and what the store remembers of it). Names are claimed
+    /// from `directory`; every room event goes to the store and to each of `sinks`.
     pub fn new(
-        (announce_limit, max_rooms): (usize, usize),
+        rules: Rules,
         directory: Arc<dyn Directory>,
+        store: Arc<dyn Store>,
         sinks: Vec<Arc<dyn EventSink>>,
     ) -> Registry {
+        let lobby_name: Arc<str> = LOBBY.into();
+        let recent = match store.room_tail(&fold_case(LOBBY), rules.replay_lines) {
+            Ok(tail) => Recent::from_tail(&lobby_name, tail),
+            Err(Unavailable) => {
+                log::error!("the history of {LOBBY} could not be read from the store");
+                Recent::default()
+            }
+        };
         let mut rooms = BTreeMap::new();
-        rooms.insert(fold_case(LOBBY), Room::new(LOBBY));
+        rooms.insert(fold_case(LOBBY), Room::new(LOBBY, recent));
+        let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![Arc::clone(&store) as _];
+        all_sinks.extend(sinks);
         Registry {
             state: Arc::new(Mutex::new(State {
                 users: HashMap::new(),
                 rooms,
-                announce_limit,
-                max_rooms,
+                dormant: HashMap::new(),
+                dormant_order: VecDeque::new(),
+                rules,
             })),
             directory,
-            sinks: sinks.into(),
+            store,
+            sinks: all_sinks.into(),
         }
     }
 
@@ -233,6 +302,7 @@ impl Registry {
                 )
             });
             change.delivery.push(outbox, &welcome);
+            state.replay(&lobby, outbox, change);
             Ok(key)
         })
     }
@@ -255,10 +325,8 @@ impl Registry {
     /// Removes a user; unless the farewell is silent, the room is told `* NAME quit` or
     /// `* NAME quit (REASON)`.
     pub fn leave(&self, key: &str, farewell: &Farewell) {
-        self.with_state(|state, change| {
-            let Some(user) = state.users.remove(key) else {
-                return;
-            };
+        let left = self.with_state(|state, change| {
+            let user = state.users.remove(key)?;
             // Under the lock, so the name is free by the time anyone reads the notice.
             self.directory.release(key);
             self.directory.moved(&user.name, None);
@@ -271,7 +339,11 @@ impl Registry {
                 state.post(&user.room, &user.name, kind, announce, None, change);
             }
             state.remove_if_empty(&user.room);
-        })
+            Some(user.name)
+        });
+        if let Some(name) = left {
+            self.store.note_seen(key, &name, UtcTime::now());
+        }
     }
 
     /// Sends chat lines (`texts`, each ending in LF) from `name` (the user with key `key`)
@@ -288,28 +360,31 @@ impl Registry {
             ServerLine::Chat { from: name, text }.append_to(&mut batch);
         }
         let chunk: Chunk = batch.into();
-        let mut events = Vec::new();
-        if !self.sinks.is_empty() {
-            let (from, time) = (Arc::from(name), SystemTime::now());
-            events.extend(lines.map(|text| RoomEvent {
+        let (from, time) = (Arc::from(name), SystemTime::now());
+        let events: Vec<RoomEvent> = lines
+            .map(|text| RoomEvent {
                 room: Arc::clone(&from),
                 seq: 0,
                 time,
                 from: Arc::clone(&from),
                 kind: EventKind::Chat(text.to_string()),
-            }));
-        }
+            })
+            .collect();
         self.with_state(|state, change| {
-            let State { users, rooms, .. } = state;
+            let State {
+                users,
+                rooms,
+                rules,
+                ..
+            } = state;
             let user = users.get(key)?;
             let room = rooms.get_mut(&user.room)?;
-            if events.is_empty() {
-                room.next_seq += count as u64;
-            }
             for mut event in events {
                 event.room = Arc::clone(&room.name);
-                event.seq = room.next_seq;
-                room.next_seq += 1;
+                event.seq = room.recent.next_seq;
+                room.recent.next_seq += 1;
+                let event = Arc::new(event);
+                room.remember(&event, rules.replay_lines);
                 change.events.push(event);
             }
             for member in room.members.values() {
@@ -411,6 +486,7 @@ impl Registry {
         let room_name = protocol::parse_room(room).map_err(MoveError::InvalidRoom)?;
         let room_key = fold_case(&room_name);
         let remote = self.directory.remote_members(&room_key);
+        let seed = self.seed(&room_key, &room_name);
         self.with_state(|state, change| {
             let Some(user) = state.users.get(key) else {
                 return Ok(());
@@ -423,11 +499,12 @@ impl Registry {
                 .rooms
                 .get(&user.room)
                 .is_some_and(|old| old.members.len() == 1)
-                && user.room != name_key(LOBBY);
+                && user.room != fold_case(LOBBY);
+            let max_rooms = state.rules.max_rooms;
             if !state.rooms.contains_key(&room_key)
-                && state.rooms.len() >= state.max_rooms + usize::from(frees_one)
+                && state.rooms.len() >= max_rooms + usize::from(frees_one)
             {
-                return Err(MoveError::TooManyRooms(state.max_rooms));
+                return Err(MoveError::TooManyRooms(max_rooms));
             }
             let (name, old_key) = (Arc::clone(&user.name), user.room.clone());
             let outbox = Arc::clone(&user.outbox);
@@ -437,10 +514,12 @@ impl Registry {
             }
             state.post(&old_key, &name, EventKind::Left, announce, None, change);
             state.remove_if_empty(&old_key);
-            state
-                .rooms
-                .entry(room_key.clone())
-                .or_insert_with(|| Room::new(&room_name));
+            if !state.rooms.contains_key(&room_key) {
+                let recent = state.wake(&room_key).or(seed).unwrap_or_default();
+                state
+                    .rooms
+                    .insert(room_key.clone(), Room::new(&room_name, recent));
+            }
             if let Some(user) = state.users.get_mut(key) {
                 user.room = room_key.clone();
             }
@@ -448,12 +527,62 @@ impl Registry {
                 self.directory.moved(&name, Some(&room.name));
             }
             state.enter(key, &room_key, change, true);
+            state.replay(&room_key, &outbox, change);
             let members = state.member_list(&room_key, &remote, |members| {
                 line_chunk(&Notice::Members(members).into())
             });
             change.delivery.push(&outbox, &members);
             Ok(())
         })
+    }
+
+    /// What the store remembers of a room this registry doesn't know (read before the lock
+    /// is taken); `None` if the room is here or was lately, or the store can't say.
+    fn seed(&self, room_key: &str, room_name: &str) -> Option<Recent> {
+        let known = {
+            let state = lock(&self.state);
+            state.rooms.contains_key(room_key) || state.dormant.contains_key(room_key)
+        };
+        if known {
+            return None;
+        }
+        let replay_lines = lock(&self.state).rules.replay_lines;
+        match self.store.room_tail(room_key, replay_lines) {
+            Ok(tail) => Some(Recent::from_tail(&room_name.into(), tail)),
+            Err(Unavailable) => None,
+        }
+    }
+
+    /// Up to `limit` of the last stored lines of the user's room, as `= TIME LINE`, then
+    /// `* history of #ROOM: N lines`.
+    ///
+    /// # Errors
+    /// If the store can't answer.
+    pub fn history(&self, key: &str, limit: usize) -> Result<Vec<Chunk>, Unavailable> {
+        let (room_key, room_name) = {
+            let state = lock(&self.state);
+            let room_key = state
+                .users
+                .get(key)
+                .map_or_else(|| fold_case(LOBBY), |user| user.room.clone());
+            let room_name = state
+                .rooms
+                .get(&room_key)
+                .map_or_else(|| LOBBY.into(), |room| Arc::clone(&room.name));
+            (room_key, room_name)
+        };
+        let lines = self.store.history(&room_key, limit)?;
+        let count = lines.len();
+        let mut chunks: Vec<Chunk> = lines
+            .into_iter()
+            .map(|line| line_chunk(&stored_event(&room_name, line).replay_line()))
+            .collect();
+        let end = Notice::HistoryEnd {
+            room: &room_name,
+            count,
+        };
+        chunks.push(line_chunk(&end.into()));
+        Ok(chunks)
     }
 
     /// `* #ROOM (N): a, b, c` for the user's room.
@@ -519,16 +648,27 @@ impl Registry {
 
 impl Room {
     /// The room's next event (numbered, not yet delivered).
-    fn event(&mut self, from: &Arc<str>, time: SystemTime, kind: EventKind) -> RoomEvent {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        RoomEvent {
+    fn event(&mut self, from: &Arc<str>, time: SystemTime, kind: EventKind) -> Arc<RoomEvent> {
+        let seq = self.recent.next_seq;
+        self.recent.next_seq += 1;
+        Arc::new(RoomEvent {
             room: Arc::clone(&self.name),
             seq,
             time,
             from: Arc::clone(from),
             kind,
+        })
+    }
+
+    /// Keeps an event among the room's recent lines if it is history.
+    fn remember(&mut self, event: &Arc<RoomEvent>, keep: usize) {
+        if keep == 0 || !event.is_history() {
+            return;
         }
+        if self.recent.lines.len() == keep {
+            self.recent.lines.pop_front();
+        }
+        self.recent.lines.push_back(Arc::clone(event));
     }
 }
 
@@ -538,7 +678,8 @@ impl State {
             .rooms
             .get(room_key)
             .map_or(0, |room| room.members.len());
-        self.announce_limit == 0 || size <= self.announce_limit
+        let limit = self.rules.announce_limit;
+        limit == 0 || size <= limit
     }
 
     /// Makes a room event and, if `deliver`, queues its line for the room's members (but
@@ -552,8 +693,10 @@ impl State {
         except: Option<&Arc<Outbox>>,
         change: &mut Change,
     ) -> Option<Chunk> {
+        let keep = self.rules.replay_lines;
         let room = self.rooms.get_mut(room_key)?;
         let event = room.event(from, SystemTime::now(), kind);
+        room.remember(&event, keep);
         let chunk = line_chunk(&event.line());
         if deliver {
             for member in room.members.values() {
@@ -594,14 +737,47 @@ impl State {
         }
     }
 
+    /// Removes a room that emptied (not `#lobby`), keeping its recent lines for a while.
     fn remove_if_empty(&mut self, room_key: &str) {
         let empty = self
             .rooms
             .get(room_key)
             .is_some_and(|room| room.members.is_empty());
-        if empty && room_key != fold_case(LOBBY) {
-            self.rooms.remove(room_key);
+        if !empty || room_key == fold_case(LOBBY) {
+            return;
         }
+        let Some(room) = self.rooms.remove(room_key) else {
+            return;
+        };
+        if self.dormant.len() >= self.rules.max_rooms
+            && let Some(oldest) = self.dormant_order.pop_front()
+        {
+            self.dormant.remove(&oldest);
+        }
+        self.dormant.insert(room_key.to_string(), room.recent);
+        self.dormant_order.push_back(room_key.to_string());
+    }
+
+    /// The recent lines of a room that emptied lately, taken back.
+    fn wake(&mut self, room_key: &str) -> Option<Recent> {
+        let recent = self.dormant.remove(room_key)?;
+        self.dormant_order.retain(|key| key != room_key);
+        Some(recent)
+    }
+
+    /// Queues a room's recent lines for a joiner, as `= TIME LINE`.
+    fn replay(&self, room_key: &str, outbox: &Arc<Outbox>, change: &mut Change) {
+        let Some(room) = self.rooms.get(room_key) else {
+            return;
+        };
+        if room.recent.lines.is_empty() {
+            return;
+        }
+        let mut lines = Vec::new();
+        for event in &room.recent.lines {
+            event.replay_line().append_to(&mut lines);
+        }
+        change.delivery.push(outbox, &lines.into());
     }
 
     /// The member list of a room (this instance's members and `remote` ones), formatted by
@@ -634,15 +810,26 @@ mod tests {
     use super::*;
     use crate::directory::LocalDirectory;
     use crate::queue::QueueLimits;
+    use crate::store::SqliteStore;
     use crate::transport::Transport;
     use crate::writer::Writers;
 
+    const RULES: Rules = Rules {
+        announce_limit: 100,
+        max_rooms: 10,
+        replay_lines: 3,
+    };
+
+    fn memory() -> Arc<dyn Store> {
+        Arc::new(SqliteStore::in_memory(30))
+    }
+
     /// Keeps every event it is given.
     #[derive(Debug, Default)]
-    struct Recorder(Mutex<Vec<RoomEvent>>);
+    struct Recorder(Mutex<Vec<Arc<RoomEvent>>>);
 
     impl EventSink for Recorder {
-        fn accept(&self, events: &[RoomEvent]) {
+        fn accept(&self, events: &[Arc<RoomEvent>]) {
             lock(&self.0).extend_from_slice(events);
         }
     }
@@ -665,7 +852,12 @@ mod tests {
     fn room_events_are_numbered_in_order_and_reach_the_sinks() {
         let recorder = Arc::new(Recorder::default());
         let sink: Arc<dyn EventSink> = recorder.clone();
-        let registry = Registry::new((100, 10), Arc::new(LocalDirectory::default()), vec![sink]);
+        let registry = Registry::new(
+            RULES,
+            Arc::new(LocalDirectory::default()),
+            memory(),
+            vec![sink],
+        );
         let writers = Writers::start(1).expect("writers");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (alice, _a) = outbox(&writers, &listener);
@@ -701,7 +893,12 @@ mod tests {
 
     #[test]
     fn a_name_is_free_again_once_its_user_leaves_or_renames() {
-        let registry = Registry::new((100, 10), Arc::new(LocalDirectory::default()), Vec::new());
+        let registry = Registry::new(
+            RULES,
+            Arc::new(LocalDirectory::default()),
+            memory(),
+            Vec::new(),
+        );
         let writers = Writers::start(1).expect("writers");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (first, _a) = outbox(&writers, &listener);
@@ -723,7 +920,12 @@ mod tests {
 
     #[test]
     fn look_alikes_are_refused_naming_the_holder_and_lists_sort_by_name() {
-        let registry = Registry::new((100, 10), Arc::new(LocalDirectory::default()), Vec::new());
+        let registry = Registry::new(
+            RULES,
+            Arc::new(LocalDirectory::default()),
+            memory(),
+            Vec::new(),
+        );
         let writers = Writers::start(1).expect("writers");
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (mike, _m) = outbox(&writers, &listener);
@@ -762,7 +964,12 @@ mod tests {
 
     #[test]
     fn a_lock_poisoned_by_a_panic_is_recovered() {
-        let registry = Registry::new((100, 10), Arc::new(LocalDirectory::default()), Vec::new());
+        let registry = Registry::new(
+            RULES,
+            Arc::new(LocalDirectory::default()),
+            memory(),
+            Vec::new(),
+        );
         let poisoner = registry.clone();
         let panicked = thread::spawn(move || {
             poisoner.with_state(|_, _| panic!("panic while holding the registry lock"))

@@ -23,6 +23,7 @@ use crate::directory::LocalDirectory;
 use crate::log_limit::LogLimit;
 use crate::queue::Outbox;
 use crate::registry::Registry;
+use crate::store::{SqliteStore, Store};
 use crate::transport::Transport;
 use crate::writer::Writers;
 
@@ -93,6 +94,7 @@ impl Connections {
 pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) registry: Registry,
+    pub(crate) store: Arc<dyn Store>,
     writers: Writers,
     connections: Connections,
     /// Connections served at once: `--max-clients`, or less if the system can't take it
@@ -151,13 +153,30 @@ pub struct Server {
 impl Server {
     /// Binds `host:port` (port 0 picks a free port) with a long listen queue.
     ///
+    /// Remembers everything in memory only (as `--ephemeral`); see
+    /// [`bind_with`](Server::bind_with).
+    ///
     /// # Errors
     /// If the address doesn't resolve or can't be bound, or the limits are invalid.
     pub fn bind(addr: impl ToSocketAddrs, config: Config) -> io::Result<Server> {
+        let store = Arc::new(SqliteStore::in_memory(config.history_days));
+        Server::bind_with(addr, config, store)
+    }
+
+    /// Binds `host:port` (port 0 picks a free port) with a long listen queue, keeping what
+    /// the server remembers in `store`.
+    ///
+    /// # Errors
+    /// If the address doesn't resolve or can't be bound, or the limits are invalid.
+    pub fn bind_with(
+        addr: impl ToSocketAddrs,
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
         // Listening again only changes the queue length; std chose 128.
         rustix::net::listen(&listener, LISTEN_BACKLOG)?;
-        Server::from_listener(listener, config)
+        Server::from_listener(listener, config, store)
     }
 
     /// Serves on an already bound listener.
@@ -165,7 +184,11 @@ impl Server {
     /// # Errors
     /// If the limits don't make sense together ([`Config::validate`]), the listener can't be
     /// made non-blocking or the threads can't start.
-    pub fn from_listener(listener: TcpListener, config: Config) -> io::Result<Server> {
+    pub fn from_listener(
+        listener: TcpListener,
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> io::Result<Server> {
         config.validate()?;
         listener.set_nonblocking(true)?;
         let poll = Poll::new()?;
@@ -191,11 +214,8 @@ impl Server {
             max_clients: AtomicUsize::new(config.max_clients.min(capacity.clients)),
             addresses: Arc::new(Addresses::new(config.address_limits())),
             log_limit: LogLimit::default(),
-            registry: Registry::new(
-                (config.announce_limit, config.max_rooms),
-                directory,
-                Vec::new(),
-            ),
+            registry: Registry::new(config.rules(), directory, Arc::clone(&store), Vec::new()),
+            store,
             writers: Writers::start(config.writer_thread_count())?,
             connections: Connections::default(),
             stopping: AtomicBool::new(false),
@@ -231,6 +251,8 @@ impl Server {
         let result = self.accept_until_shutdown();
         self.stop_connections();
         self.shared.writers.stop();
+        // Everything relayed is handed to the store by now: write it before returning.
+        self.shared.store.close();
         result
     }
 

@@ -238,7 +238,7 @@ fn open_file(path: &Path) -> Result<Connection, StartError> {
 }
 
 impl EventSink for SqliteStore {
-    fn accept(&self, events: &[RoomEvent]) {
+    fn accept(&self, events: &[Arc<RoomEvent>]) {
         let rows: Vec<Row> = events
             .iter()
             .filter_map(|event| {
@@ -605,27 +605,27 @@ mod tests {
 
     use super::*;
 
-    fn chat(room: &str, seq: u64, from: &str, text: &str) -> RoomEvent {
-        RoomEvent {
+    fn chat(room: &str, seq: u64, from: &str, text: &str) -> Arc<RoomEvent> {
+        Arc::new(RoomEvent {
             room: room.into(),
             seq,
             time: SystemTime::now(),
             from: from.into(),
             kind: EventKind::Chat(text.to_string()),
-        }
+        })
     }
 
     #[test]
     fn lines_are_stored_in_order_and_read_back_after_what_was_handed_over() {
         let store = SqliteStore::in_memory(30);
-        let events: Vec<RoomEvent> = (1..=30)
+        let events: Vec<Arc<RoomEvent>> = (1..=30)
             .map(|seq| chat("#Dev", seq, "alice", &format!("line {seq}")))
             .collect();
         store.accept(&events);
-        store.accept(&[RoomEvent {
+        store.accept(&[Arc::new(RoomEvent {
             kind: EventKind::Joined,
-            ..chat("#dev", 31, "bob", "")
-        }]);
+            ..(*chat("#dev", 31, "bob", "")).clone()
+        })]);
         let lines = store.history("#dev", 5).expect("history");
         let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
         assert_eq!(
