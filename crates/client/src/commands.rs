@@ -231,13 +231,13 @@ pub fn carry_out(link: &Link, local: &Local) -> Vec<Answer> {
             if name_key(name) == name_key(link.session().name()) {
                 return vec![Answer::Error("you can't ignore yourself".to_string())];
             }
-            link.update_session(|session| session.ignore(name));
+            link.with_session(|session| session.ignore(name));
             vec![Answer::Notice(format!(
                 "ignoring {name} (chat, actions and private messages) until you quit or /unignore {name}"
             ))]
         }
         Local::Unignore(name) => {
-            if link.update_session(|session| session.unignore(name)) {
+            if link.with_session(|session| session.unignore(name)) {
                 vec![Answer::Notice(format!("no longer ignoring {name}"))]
             } else {
                 vec![Answer::Error(format!("you are not ignoring {name}"))]

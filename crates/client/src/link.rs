@@ -114,9 +114,9 @@ impl Link {
         lock(&self.session).clone()
     }
 
-    /// Changes the session (client-side state such as who is ignored); returns what
-    /// `change` returns.
-    pub fn update_session<T>(&self, change: impl FnOnce(&mut Session) -> T) -> T {
+    /// Runs `change` on the session under its lock (to read without a copy, or to change
+    /// client-side state such as who is ignored); returns what `change` returns.
+    pub fn with_session<T>(&self, change: impl FnOnce(&mut Session) -> T) -> T {
         change(&mut lock(&self.session))
     }
 

@@ -38,7 +38,7 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
 
     link.run(stream, &mut |event| match event {
         Event::Line(line) | Event::Quiet(line) => {
-            if link.session().ignores_line(&line) {
+            if link.with_session(|session| session.ignores_line(&line)) {
                 return Ok(());
             }
             let mut out = lock(&out);

@@ -93,8 +93,15 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
         .history
         .then(|| history_path(link.session().name()))
         .flatten();
+    let notify = notification_kind(
+        &term,
+        std::env::var("TERM_PROGRAM").ok().as_deref(),
+        std::env::var_os("KITTY_WINDOW_ID").is_some(),
+        std::env::var_os("VTE_VERSION").is_some(),
+    );
     let mut ui = Ui {
         link,
+        notify,
         tty: Arc::clone(&tty),
         style: Style::new(colors_256),
         color: options.color,
@@ -183,6 +190,8 @@ fn spawn_threads(
 /// The main thread's state: the terminal, the chat, the line being typed.
 struct Ui {
     link: Arc<Link>,
+    /// How this terminal shows a desktop notification, if it does.
+    notify: Option<Notify>,
     tty: Arc<Tty>,
     style: Style,
     color: bool,
@@ -417,16 +426,17 @@ impl Ui {
         let status = event.status().unwrap_or_default();
         let shown = match event {
             Event::Line(line) => {
-                let session = self.link.session();
-                if session.ignores_line(&line) {
+                // Under the session's lock, not a copy of it: this runs for every line.
+                let (ignored, joined, (mention, alert)) = self.link.with_session(|session| {
+                    let ignored = session.ignores_line(&line);
+                    (ignored, session.is_joined(), attention(session, &line))
+                });
+                if ignored {
                     return;
                 }
-                if !session.is_joined()
-                    && matches!(ServerLine::parse(&line), ServerLine::Refusal(_))
-                {
+                if !joined && matches!(ServerLine::parse(&line), ServerLine::Refusal(_)) {
                     self.asking_name = true;
                 }
-                let (mention, alert) = attention(&session, &line);
                 if alert {
                     self.alerts += 1;
                 }
@@ -452,7 +462,14 @@ impl Ui {
             return;
         }
         self.last_bell = Some(Instant::now());
-        let _ = self.tty.write(b"\x07");
+        let place = self.link.with_session(|session| session.room().to_string());
+        let text = format!("chat: a mention or a private message in {place}");
+        let notification = match self.notify {
+            Some(Notify::Osc9) => format!("\x1b]9;{text}\x07"),
+            Some(Notify::Osc777) => format!("\x1b]777;notify;chat;{text}\x07"),
+            None => String::new(),
+        };
+        let _ = self.tty.write(format!("\x07{notification}").as_bytes());
     }
 
     fn remember(&mut self, input: &str) {
@@ -559,6 +576,32 @@ fn attention(session: &crate::session::Session, line: &str) -> (bool, bool) {
         }
         ServerLine::Private { from, .. } => (false, name_key(from) != me),
         _ => (false, false),
+    }
+}
+
+/// The escape sequence a terminal takes as a desktop notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notify {
+    /// `OSC 9`: iTerm2, WezTerm, kitty.
+    Osc9,
+    /// `OSC 777 ; notify`: VTE (GNOME Terminal), foot, urxvt.
+    Osc777,
+}
+
+/// Which notification this terminal understands, from what it says of itself; `None`
+/// when unsure (a terminal that doesn't know a sequence may show it).
+fn notification_kind(
+    term: &str,
+    term_program: Option<&str>,
+    kitty: bool,
+    vte: bool,
+) -> Option<Notify> {
+    if kitty || matches!(term_program, Some("iTerm.app" | "WezTerm")) {
+        Some(Notify::Osc9)
+    } else if vte || term.starts_with("foot") || term.starts_with("rxvt") {
+        Some(Notify::Osc777)
+    } else {
+        None
     }
 }
 
@@ -755,6 +798,27 @@ mod tests {
         let read = read_history(&path).expect("read");
         assert_eq!(read, ["one", "two\nlines", "back\\slash"]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn notifications_only_where_the_terminal_has_them() {
+        assert_eq!(
+            notification_kind("xterm-256color", Some("WezTerm"), false, false),
+            Some(Notify::Osc9)
+        );
+        assert_eq!(
+            notification_kind("xterm-kitty", None, true, false),
+            Some(Notify::Osc9)
+        );
+        assert_eq!(
+            notification_kind("xterm-256color", None, false, true),
+            Some(Notify::Osc777)
+        );
+        assert_eq!(
+            notification_kind("foot", None, false, false),
+            Some(Notify::Osc777)
+        );
+        assert_eq!(notification_kind("screen", None, false, false), None);
     }
 
     #[test]
