@@ -696,3 +696,21 @@ fn page_up_scrolls_back_and_clear_empties_the_screen() {
     });
     assert_eq!(last_row(&screen), "alice@#lobby>");
 }
+
+/// `/help` lists the client's own commands after the server's.
+#[test]
+fn help_lists_the_clients_own_commands_after_the_servers() {
+    let server = start_server();
+    let (pane, _bob) = alice_and_bob(&server, &["--no-timestamps"]);
+    pane.type_text("/help");
+    pane.press("Enter");
+    let own = "* /reply TEXT (/r): answer the last private message (this client)";
+    let screen = pane.wait_row(own);
+    let server_last = row_index(&screen, "* //TEXT: say TEXT starting with a /");
+    assert!(
+        server_last.is_some() && server_last < row_index(&screen, own),
+        "{}",
+        screen.join("\n")
+    );
+    assert_eq!(last_row(&screen), "alice@#lobby>");
+}

@@ -115,6 +115,7 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
         size: size(),
         last: None,
         asking_name: false,
+        help: Help::None,
         quit_by: None,
         last_bell: None,
         alerts: 0,
@@ -208,12 +209,24 @@ struct Ui {
     last: Option<Frame>,
     /// Whether the server refused our name and the next line typed is another name.
     asking_name: bool,
+    /// Where the answer to `/help` is.
+    help: Help,
     /// When we quit, the time by which the connection should have closed.
     quit_by: Option<Instant>,
     last_bell: Option<Instant>,
     /// Mentions and private messages since the last key, shown in the window title.
     alerts: usize,
     title: String,
+}
+
+/// Where the answer to `/help` is, so the client's own commands follow the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Help {
+    None,
+    /// Sent; the server's lines have not come yet.
+    Asked,
+    /// The server's lines are coming.
+    Listing,
 }
 
 /// What the loop does after handling a message.
@@ -251,6 +264,9 @@ impl Ui {
                     Ok(message) => step = self.handle(message),
                     Err(_) => break,
                 }
+            }
+            if self.help == Help::Listing {
+                self.list_client_commands();
             }
             self.ring();
             match step {
@@ -389,12 +405,8 @@ impl Ui {
                     self.quit_by = Some(Instant::now() + QUIT_WAIT);
                     return Step::Go;
                 }
-                Ok(Command::Help) => {
-                    for help in commands::client_help() {
-                        let shown = self.style.client_notice(&stamp, &format!("* {help}"));
-                        self.view.push(shown);
-                    }
-                }
+                // The client's own commands are listed after the server's.
+                Ok(Command::Help) => self.help = Help::Asked,
                 _ => {}
             }
         }
@@ -437,6 +449,15 @@ impl Ui {
                 if !joined && matches!(ServerLine::parse(&line), ServerLine::Refusal(_)) {
                     self.asking_name = true;
                 }
+                let help_line = matches!(
+                    ServerLine::parse(&line),
+                    ServerLine::Notice(Notice::Help { .. })
+                );
+                match self.help {
+                    Help::Asked if help_line => self.help = Help::Listing,
+                    Help::Listing if !help_line => self.list_client_commands(),
+                    _ => {}
+                }
                 if alert {
                     self.alerts += 1;
                 }
@@ -447,6 +468,16 @@ impl Ui {
             Event::Reconnected { .. } => self.style.client_notice(&stamp, &status),
         };
         self.view.push(shown);
+    }
+
+    /// Adds the client's own commands after the server's `/help` lines.
+    fn list_client_commands(&mut self) {
+        self.help = Help::None;
+        let stamp = timestamp(self.timestamps);
+        for help in commands::client_help() {
+            let shown = self.style.client_notice(&stamp, &format!("* {help}"));
+            self.view.push(shown);
+        }
     }
 
     /// Rings the bell (and asks for a notification where the terminal has them) once

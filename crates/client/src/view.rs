@@ -11,6 +11,9 @@ use crate::text::{self, Styled};
 /// Lines kept for scrolling back; older ones are forgotten.
 pub const MAX_LINES: usize = 10_000;
 
+/// Most rows the status may take (a long list of completions wraps).
+const MAX_STATUS_ROWS: usize = 3;
+
 /// How a line break in the typed text (from a paste) shows in the input rows.
 const SHOWN_BREAK: &str = "↵";
 
@@ -121,7 +124,16 @@ impl View {
         };
         let status_rows = match &status {
             Some(status) if height > input_rows.len() => {
-                vec![cut(status, width)]
+                // At most half of what is left, so the chat keeps most of a small window.
+                let room = ((height - input_rows.len()) / 2).clamp(1, MAX_STATUS_ROWS);
+                let mut rows = text::wrap(status, width, 0);
+                if rows.len() > room {
+                    rows.truncate(room);
+                    let mut last = rows.pop().unwrap_or_default();
+                    last.push("", " …");
+                    rows.push(cut(&last, width));
+                }
+                rows
             }
             _ => Vec::new(),
         };
@@ -224,6 +236,11 @@ mod tests {
         view.push(Styled::plain("one"));
         let frame = view.render(12, 3, false, &input("/w", Some("/w  /whisper  /who")));
         assert_eq!(plain(&frame), ["one", "me> /w", "/w  /whispe…"]);
+        let frame = view.render(12, 5, false, &input("/w", Some("/w  /whisper  /who")));
+        assert_eq!(
+            plain(&frame),
+            ["one", "me> /w", "/w  /whisper", "  /who", ""]
+        );
         let frame = view.render(12, 3, false, &input("/w ", None));
         assert_eq!(plain(&frame), ["one", "me> /w ", ""]);
     }
