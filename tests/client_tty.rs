@@ -299,9 +299,16 @@ fn typed_quit_leaves_with_its_reason() {
 /// it restores the terminal after its last frame: the marker is alone on the screen.
 #[test]
 fn sigterm_quits_and_restores_the_terminal() {
+    use rustix::process::Signal;
     let server = start_server();
     let mut bob = TestClient::join(server.addr, "bob");
-    for round in 0..3 {
+    let signals = [
+        (Signal::TERM, 143),
+        (Signal::HUP, 129),
+        (Signal::INT, 130),
+        (Signal::TERM, 143),
+    ];
+    for (round, (signal, status)) in signals.into_iter().enumerate() {
         let name = format!("alice{round}");
         let pane = Pane::start(&server, &[&name, "--no-history"], &[]);
         bob.expect(&format!("* {name} joined #lobby"));
@@ -309,11 +316,12 @@ fn sigterm_quits_and_restores_the_terminal() {
         pane.type_text("interrupted");
         pane.wait_prompt(&format!("{name}@#lobby> interrupted"));
         let pid = rustix::process::Pid::from_raw(pane.client_pid()).expect("a valid pid");
-        rustix::process::kill_process(pid, rustix::process::Signal::TERM).expect("send SIGTERM");
+        rustix::process::kill_process(pid, signal).expect("send the signal");
         bob.expect(&format!("* {name} quit"));
-        let screen = pane.wait_row("[exit 143, terminal restored]");
+        let marker = format!("[exit {status}, terminal restored]");
+        let screen = pane.wait_row(&marker);
         let shown: Vec<&String> = screen.iter().filter(|row| !row.is_empty()).collect();
-        assert_eq!(shown, ["[exit 143, terminal restored]"], "round {round}");
+        assert_eq!(shown, [&marker], "round {round}");
     }
 }
 
@@ -713,4 +721,24 @@ fn help_lists_the_clients_own_commands_after_the_servers() {
         screen.join("\n")
     );
     assert_eq!(last_row(&screen), "alice@#lobby>");
+}
+
+/// A full server ends the terminal client too with the refusal's status and message,
+/// the terminal restored.
+#[test]
+fn a_full_server_is_a_refusal_in_the_terminal_too() {
+    let server = common::start_server_with(chat_server::Config {
+        max_clients: 1,
+        ..test_config()
+    });
+    let _only = TestClient::join(server.addr, "only");
+    let pane = Pane::start(&server, &["alice", "--no-history"], &[]);
+    let screen = pane.wait_row("[exit 4, terminal restored]");
+    assert_eq!(
+        &screen[..2],
+        [
+            "chat-client: refused by the server: server full",
+            "[exit 4, terminal restored]"
+        ]
+    );
 }

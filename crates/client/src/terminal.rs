@@ -654,8 +654,9 @@ fn title(session: &crate::session::Session, alerts: usize) -> String {
     } else {
         session.name().to_string()
     };
-    // The name and room are checked by the server (no controls), so they can't end
-    // the title sequence early.
+    // Until the welcome the name is the one typed on the command line: nothing in it may
+    // end the title's escape sequence early.
+    let place: String = place.chars().filter(|c| !c.is_control()).collect();
     match alerts {
         0 => format!("chat: {place}"),
         count => format!("({count}) chat: {place}"),
