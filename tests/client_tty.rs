@@ -96,8 +96,8 @@ fn colour_is_on_in_a_terminal_and_off_with_no_color_or_the_flag() {
     coloured.wait_prompt("alice@#lobby>");
     let escapes = coloured.screen_with_escapes();
     assert!(
-        escapes.contains("\x1b[38;5;136m* welcome alice"),
-        "no gold notice in:\n{escapes:?}"
+        escapes.contains("\x1b[38;5;243m* welcome alice"),
+        "no grey notice in:\n{escapes:?}"
     );
 
     for (name, args, env) in [

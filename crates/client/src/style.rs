@@ -10,11 +10,12 @@ use chat_protocol::{Notice, ServerLine, name_key};
 
 use crate::text::Styled;
 
-/// Name colours with 256 colours: mid-light hues that read on black and on white, with
-/// no red (errors), magenta (private messages) or gold (notices).
+/// Name colours with 256 colours: each has a contrast ratio of at least 3.8 against both
+/// black and white (WCAG's formula), in hues far apart, the most distinct first; no red
+/// (errors) or magenta (private messages).
 const NAMES_256: &[&str] = &[
-    "38;5;32", "38;5;35", "38;5;130", "38;5;97", "38;5;30", "38;5;64", "38;5;172", "38;5;61",
-    "38;5;31", "38;5;137", "38;5;71", "38;5;67",
+    "38;5;32", "38;5;28", "38;5;130", "38;5;98", "38;5;30", "38;5;64", "38;5;62", "38;5;166",
+    "38;5;29", "38;5;31", "38;5;27", "38;5;134",
 ];
 /// Name colours with 16 colours (no dark blue, which is hard to read on black).
 const NAMES_16: &[&str] = &["32", "36", "94", "1;32", "1;36", "1;34"];
@@ -31,8 +32,9 @@ struct Palette {
 
 const PALETTE_256: Palette = Palette {
     names: NAMES_256,
-    notice: "38;5;136",
-    private: "38;5;127",
+    // Grey (118, 118, 118): 4.5 against white and against black.
+    notice: "38;5;243",
+    private: "38;5;163",
 };
 const PALETTE_16: Palette = Palette {
     names: NAMES_16,
@@ -270,7 +272,7 @@ mod tests {
         let line = style.server_line("[12:00] ", "! nope", false);
         assert_eq!(line.spans.last().map(|span| span.sgr.as_str()), Some(ERROR));
         let line = style.server_line("", "* bob joined #lobby", false);
-        assert_eq!(line.spans[0].sgr, "38;5;136");
+        assert_eq!(line.spans[0].sgr, "38;5;243");
         let line = style.server_line("", "bob: hi alice", true);
         assert!(line.spans[0].sgr.ends_with(";7"), "{line:?}");
         assert_eq!(style.prompt("alice", "#dev").text(), "alice@#dev> ");
