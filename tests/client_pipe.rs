@@ -5,9 +5,11 @@ mod common;
 
 use std::net::TcpListener;
 
+use chat_server::Config;
+
 use common::{
-    Lines, TIMEOUT, TestClient, start_client, start_server, start_server_on, strip_stamp,
-    test_config,
+    Lines, TIMEOUT, TestClient, start_client, start_server, start_server_on, start_server_with,
+    strip_stamp, test_config,
 };
 
 #[test]
@@ -35,20 +37,6 @@ fn chat_flows_both_ways_in_plain_lines() {
         "escape codes in pipe output: {:#?}",
         alice.stdout()
     );
-}
-
-#[test]
-fn refused_name_is_retried_with_the_next_input_line() {
-    let server = start_server();
-    let _holder = TestClient::join(server.addr, "alice");
-    let mut client = start_client(server.addr, &["alice", "--no-timestamps"]);
-    client.wait_for("! name \"alice\" is taken, choose another");
-    client.send("alice2");
-    client.wait_for("* welcome alice2, you are in #lobby (2): alice, alice2");
-    client.send("/quit");
-    client.wait_for("* bye");
-    let exit = client.wait_exit(TIMEOUT);
-    assert!(exit.status.success(), "{exit:?}");
 }
 
 #[test]
@@ -159,5 +147,113 @@ fn reconnect_rejoins_with_the_same_name_and_room() {
                 .stderr
                 .contains("chat-client: reconnected as alice, back to #dev"),
         "{exit:?}"
+    );
+}
+
+/// Issue 10, defect 1: after a reconnect the room never sees the name sent as chat.
+#[test]
+fn reconnect_sends_the_name_once_and_never_as_chat() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let spare = listener.try_clone().expect("clone the listener");
+    let mut first = start_server_on(listener, test_config());
+    let addr = first.addr;
+    let mut client = start_client(addr, &["alice", "--no-timestamps", "--reconnect"]);
+    client.wait_until("the welcome", |line| line.starts_with("* welcome alice"));
+    first.stop();
+    client.wait_for("* server shutting down");
+
+    let _second = start_server_on(spare, test_config());
+    let mut bob = TestClient::join(addr, "bob");
+    bob.expect("* alice joined #lobby");
+    client.wait_until("the welcome back", |line| {
+        line.starts_with("* welcome alice, you are in #lobby")
+    });
+    // What bob gets next is what alice types, not her name.
+    client.send("typed by alice");
+    bob.expect("alice: typed by alice");
+    client.close_stdin();
+    bob.expect("* alice quit");
+    let exit = client.wait_exit(TIMEOUT);
+    assert!(exit.status.success(), "{exit:?}");
+}
+
+/// Issue 10, defect 3: a bot whose name is taken stops with an error instead of joining
+/// under its first message.
+#[test]
+fn refused_name_in_a_pipe_ends_the_client() {
+    let server = start_server();
+    let mut holder = TestClient::join(server.addr, "alice");
+    let mut client = start_client(server.addr, &["alice", "--no-timestamps"]);
+    client.send("hello");
+    client.send("second line");
+    let exit = client.wait_exit(TIMEOUT);
+    assert_eq!(exit.status.code(), Some(4), "{exit:?}");
+    assert_eq!(
+        exit.stderr,
+        "chat-client: refused by the server: name \"alice\" is taken, choose another\n"
+    );
+    // Nobody joined as `hello`, nothing was said: the next thing alice's holder hears is
+    // a newcomer that comes after.
+    let _carol = TestClient::join(server.addr, "carol");
+    holder.expect("* carol joined #lobby");
+}
+
+/// Issue 10, defect 4: `server full` always ends with the refusal's own status and
+/// message, whether stdin is still open or already closed.
+#[test]
+fn server_full_is_a_refusal_with_its_own_status() {
+    let server = start_server_with(Config {
+        max_clients: 1,
+        ..test_config()
+    });
+    let _only = TestClient::join(server.addr, "only");
+    for close_stdin in [false, true, false, true] {
+        let mut client = start_client(server.addr, &["alice"]);
+        if close_stdin {
+            client.close_stdin();
+        }
+        let exit = client.wait_exit(TIMEOUT);
+        assert_eq!(exit.status.code(), Some(4), "{exit:?}");
+        assert_eq!(
+            exit.stderr,
+            "chat-client: refused by the server: server full\n"
+        );
+    }
+}
+
+/// Issue 10, defect 9: stdout is a transcript, one's own lines included, as the room
+/// sees them.
+#[test]
+fn pipe_output_is_a_complete_transcript() {
+    let server = start_server();
+    let mut bob = TestClient::join(server.addr, "bob");
+    let mut alice = start_client(server.addr, &["alice", "--no-timestamps"]);
+    alice.wait_for("* welcome alice, you are in #lobby (2): alice, bob");
+    bob.expect("* alice joined #lobby");
+    alice.send("first from alice");
+    bob.expect("alice: first from alice");
+    bob.send("answer from bob");
+    alice.wait_for("bob: answer from bob");
+    alice.send("second from alice");
+    bob.expect("alice: second from alice");
+    alice.close_stdin();
+    bob.expect("* alice quit");
+    let exit = alice.wait_exit(TIMEOUT);
+    assert!(exit.status.success(), "{exit:?}");
+    let transcript: Vec<&str> = alice
+        .stdout()
+        .iter()
+        .map(String::as_str)
+        .filter(|line| line.contains(" from "))
+        .collect();
+    assert_eq!(
+        transcript,
+        [
+            "alice: first from alice",
+            "bob: answer from bob",
+            "alice: second from alice"
+        ],
+        "{:#?}",
+        alice.stdout()
     );
 }

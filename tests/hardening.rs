@@ -278,8 +278,8 @@ fn odd_names_rooms_and_commands_get_clear_answers() {
     alice.expect_prefix("* welcome mixed민수, you are in #lobby");
 
     let cases = [
-        ("/nick", "! usage: /nick NEW".to_string()),
-        ("/nick    ", "! usage: /nick NEW".to_string()),
+        ("/nick", "! usage: /nick NEW [PASSWORD]".to_string()),
+        ("/nick    ", "! usage: /nick NEW [PASSWORD]".to_string()),
         (
             "/nick 🚀",
             format!("! invalid name \"🚀\": it contains '🚀'; {rule}"),

@@ -36,6 +36,10 @@ struct Args {
     #[arg(long)]
     no_history: bool,
 
+    /// Don't ring the terminal bell for mentions and private messages.
+    #[arg(long)]
+    no_bell: bool,
+
     /// When the connection is lost, keep trying to reconnect (with backoff) and rejoin
     /// with the same name and room, instead of exiting.
     #[arg(long)]
@@ -54,12 +58,13 @@ fn main() -> ExitCode {
         color: interactive && !args.no_color && !no_color_requested(std::env::var_os("NO_COLOR")),
         history: !args.no_history,
         reconnect: args.reconnect,
+        bell: !args.no_bell,
     };
     match chat_client::run(&options, interactive) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("chat-client: {err}");
-            ExitCode::FAILURE
+            ExitCode::from(err.exit_status())
         }
     }
 }

@@ -78,6 +78,23 @@ pub trait Lines {
         assert_eq!(line, expected, "unexpected line; {}", self.transcript());
     }
 
+    /// The next line must be `line` replayed from history: `= TIME LINE`, TIME in
+    /// RFC 3339 UTC.
+    fn expect_replay(&mut self, line: &str) {
+        let got = self.line();
+        let replayed = got
+            .strip_prefix("= ")
+            .and_then(|rest| rest.get(20..).map(|past| (&rest[..20], past)))
+            .is_some_and(|(time, past)| {
+                chat_protocol::UtcTime::parse(time).is_some() && past == format!(" {line}")
+            });
+        assert!(
+            replayed,
+            "expected {line:?} replayed, got {got:?}; {}",
+            self.transcript()
+        );
+    }
+
     /// The next line must start with `prefix`; returns it.
     fn expect_prefix(&mut self, prefix: &str) -> String {
         let line = self.line();

@@ -139,6 +139,44 @@ impl Pane {
             .collect()
     }
 
+    /// Everything the pane holds, its scrollback first, as plain text.
+    pub fn screen_and_history(&self) -> Vec<String> {
+        self.tmux(&["capture-pane", "-p", "-S", "-", "-t", "chat"])
+            .lines()
+            .map(|row| row.trim_end().to_string())
+            .collect()
+    }
+
+    /// Resizes the window to `columns` x `rows`.
+    pub fn resize(&self, columns: usize, rows: usize) {
+        let (columns, rows) = (columns.to_string(), rows.to_string());
+        self.tmux(&["resize-window", "-t", "chat", "-x", &columns, "-y", &rows]);
+    }
+
+    /// The pane's width, as tmux has it.
+    pub fn width(&self) -> usize {
+        self.format("#{pane_width}")
+            .parse()
+            .expect("pane_width is a number")
+    }
+
+    /// The window title the program set.
+    pub fn title(&self) -> String {
+        self.format("#{pane_title}")
+    }
+
+    /// Whether the terminal bell rang in the window (tmux keeps the flag in a detached
+    /// session).
+    pub fn bell_rang(&self) -> bool {
+        self.format("#{window_bell_flag}") == "1"
+    }
+
+    fn format(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "chat", format])
+            .trim()
+            .to_string()
+    }
+
     /// The screen with colours as escape sequences.
     pub fn screen_with_escapes(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-e", "-t", "chat"])

@@ -1,26 +1,23 @@
-//! Tab completion: command words after a `/`, and names of people in the room at the
-//! start of a line and after `/msg`, `/w` and `/whisper`. Pure, so it is tested by table.
+//! Tab completion: every command word after a `/` (from the command table), room names
+//! after `/join`, recipients after `/msg` (recent correspondents first), and names of
+//! people anywhere else: `bob: ` at the start of a line, `bob ` mid-line. Pure, so it is
+//! tested by table.
 
-/// The commands offered, and whether each takes an argument (then a space follows it).
-const COMMANDS: &[(&str, bool)] = &[
-    ("/exit", false),
-    ("/help", false),
-    ("/join", true),
-    ("/me", true),
-    ("/members", false),
-    ("/msg", true),
-    ("/nick", true),
-    ("/quit", false),
-    ("/rooms", false),
-    ("/w", true),
-    ("/whisper", true),
-    ("/who", false),
-];
+use crate::commands::{Arg, COMMANDS, find};
+
+/// What can be completed: people (room members and correspondents), recipients (the
+/// same, recent correspondents first) and rooms.
+#[derive(Debug, Default, Clone)]
+pub struct Known {
+    pub names: Vec<String>,
+    pub recipients: Vec<String>,
+    pub rooms: Vec<String>,
+}
 
 /// Completes the text before the cursor. Returns where the replaced word starts and
 /// the replacements (each with what follows it: a space, or `: ` for a name that starts a
 /// line); none when there is nothing to complete.
-pub fn complete(before: &str, names: &[String]) -> (usize, Vec<String>) {
+pub fn complete(before: &str, known: &Known) -> (usize, Vec<String>) {
     let word_start = before
         .char_indices()
         .rev()
@@ -33,29 +30,44 @@ pub fn complete(before: &str, names: &[String]) -> (usize, Vec<String>) {
         if word.starts_with('/') && !word.starts_with("//") {
             COMMANDS
                 .iter()
+                .flat_map(|spec| spec.words.iter().map(move |word| (word, spec.arg)))
                 .filter(|(command, _)| starts_with_ignoring_case(command, word))
-                .map(|(command, takes_argument)| {
-                    let space = if *takes_argument { " " } else { "" };
+                .map(|(command, arg)| {
+                    let space = if arg == Arg::None { "" } else { " " };
                     format!("{command}{space}")
                 })
                 .collect()
         } else {
-            matching(names, word, ": ")
+            matching(&known.names, word, ": ")
         }
-    } else if is_private_command(head) {
-        matching(names, word, " ")
     } else {
-        Vec::new()
+        match first_argument_of(head) {
+            Some(Arg::Name) => matching(&known.recipients, word, " "),
+            Some(Arg::Room) => known
+                .rooms
+                .iter()
+                .filter(|room| {
+                    starts_with_ignoring_case(room, word)
+                        || starts_with_ignoring_case(room.trim_start_matches('#'), word)
+                })
+                .map(|room| format!("{room} "))
+                .collect(),
+            Some(Arg::None) => Vec::new(),
+            Some(Arg::Text) | None => matching(&known.names, word, " "),
+        }
     };
     (word_start, candidates)
 }
 
-/// Whether `head` is a private message command followed by white space only, so the
-/// word after it is the recipient.
-fn is_private_command(head: &str) -> bool {
+/// When `head` is a command word followed by white space only, what that command takes
+/// first; `None` anywhere else.
+fn first_argument_of(head: &str) -> Option<Arg> {
     let mut words = head.split_whitespace();
-    let command = words.next().unwrap_or_default().to_lowercase();
-    words.next().is_none() && matches!(command.as_str(), "/msg" | "/w" | "/whisper")
+    let command = words.next()?;
+    if words.next().is_some() || !command.starts_with('/') {
+        return None;
+    }
+    find(command).map(|(spec, _)| spec.arg)
 }
 
 fn matching(names: &[String], word: &str, suffix: &str) -> Vec<String> {
@@ -70,34 +82,83 @@ fn starts_with_ignoring_case(candidate: &str, prefix: &str) -> bool {
     candidate.to_lowercase().starts_with(&prefix.to_lowercase())
 }
 
+/// The longest start that all of `candidates` share, compared ignoring case (the first
+/// one's spelling is kept), measured in bytes of the first.
+pub fn common_prefix(candidates: &[String]) -> &str {
+    let Some(first) = candidates.first() else {
+        return "";
+    };
+    let mut end = first.len();
+    for other in &candidates[1..] {
+        let shared = first
+            .char_indices()
+            .zip(other.chars())
+            .find(|((_, a), b)| !a.to_lowercase().eq(b.to_lowercase()))
+            .map_or(first.len().min(other.len()), |((index, _), _)| index);
+        end = end.min(shared);
+    }
+    &first[..end]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn known() -> Known {
+        let names = ["bob", "Bobby", "carol", "robert"]
+            .map(String::from)
+            .to_vec();
+        let mut recipients = vec!["zed".to_string(), "carol".to_string()];
+        recipients.extend(["bob", "Bobby", "robert"].map(String::from));
+        Known {
+            names,
+            recipients,
+            rooms: vec!["#dev".to_string(), "#lobby".to_string()],
+        }
+    }
+
     #[test]
-    fn completes_commands_names_and_recipients() {
-        let names = vec!["bob".to_string(), "Bobby".to_string(), "carol".to_string()];
+    fn completes_commands_names_rooms_and_recipients() {
+        let known = known();
         let cases: &[(&str, usize, &[&str])] = &[
             ("/ni", 0, &["/nick "]),
-            ("/WH", 0, &["/whisper ", "/who"]),
+            ("/WH", 0, &["/who", "/whisper "]),
+            ("/종", 0, &["/종료 "]),
+            ("/r", 0, &["/reply ", "/r ", "/rooms "]),
             ("/x", 0, &[]),
             ("//no", 0, &[]),
             ("b", 0, &["bob: ", "Bobby: "]),
             ("ca", 0, &["carol: "]),
-            ("", 0, &["bob: ", "Bobby: ", "carol: "]),
+            ("", 0, &["bob: ", "Bobby: ", "carol: ", "robert: "]),
             ("/msg c", 5, &["carol "]),
             ("/w  BO", 4, &["bob ", "Bobby "]),
-            ("/whisper ", 9, &["bob ", "Bobby ", "carol "]),
-            ("/msg carol hi b", 14, &[]),
-            ("hello b", 6, &[]),
-            ("/join b", 6, &[]),
+            (
+                "/whisper ",
+                9,
+                &["zed ", "carol ", "bob ", "Bobby ", "robert "],
+            ),
+            ("/msg carol hi b", 14, &["bob ", "Bobby "]),
+            ("hey ro", 4, &["robert "]),
+            ("/join d", 6, &["#dev "]),
+            ("/join #l", 6, &["#lobby "]),
+            ("/who b", 5, &[]),
+            ("/me waves at ca", 13, &["carol "]),
         ];
         for (before, start, expected) in cases {
-            let (got_start, got) = complete(before, &names);
+            let (got_start, got) = complete(before, &known);
             assert_eq!(got, *expected, "{before:?}");
             if !expected.is_empty() {
                 assert_eq!(got_start, *start, "{before:?}");
             }
         }
+    }
+
+    #[test]
+    fn common_prefix_ignores_case() {
+        let list = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(common_prefix(&list(&["bob ", "Bobby "])), "bob");
+        assert_eq!(common_prefix(&list(&["/who", "/whisper "])), "/wh");
+        assert_eq!(common_prefix(&list(&["carol "])), "carol ");
+        assert_eq!(common_prefix(&[]), "");
     }
 }

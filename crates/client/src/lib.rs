@@ -4,22 +4,27 @@
 //!
 //! # Layout
 //! - `link`: connecting, sending, reading on one thread, reconnecting.
-//! - `session`: name, room and members, learned from the server's notices (pure).
+//! - `session`: name, room, members, correspondents, rooms and who is ignored, learned
+//!   from the server's lines (pure).
+//! - `commands`: the command table, and the commands the client carries out itself.
 //! - `pipe`: plain lines in and out, for scripts and bots.
-//! - `terminal`: the line editor and its main loop.
-//! - `screen`: printing incoming lines above the line being typed.
-//! - `helper`: the editor's completion, own-line display and key handlers.
+//! - `terminal`: the interactive client: the main loop, which alone draws.
+//! - `view`: what the window shows, laid out for its size (pure).
+//! - `editor`: the line being typed, its keys and its history (pure).
 //! - `complete`: what Tab completes (pure).
-//! - `style`: colours (pure).
+//! - `style`: colours and the look of each kind of line (pure).
+//! - `text`: styled text, display widths and wrapping (pure).
 
+mod commands;
 mod complete;
-mod helper;
+mod editor;
 mod link;
 mod pipe;
-mod screen;
 mod session;
 mod style;
 mod terminal;
+mod text;
+mod view;
 
 pub use style::no_color_requested;
 
@@ -48,6 +53,8 @@ pub struct Options {
     pub history: bool,
     /// Connect again when the connection is lost, instead of exiting.
     pub reconnect: bool,
+    /// Ring the terminal bell for mentions and private messages (terminal only).
+    pub bell: bool,
 }
 
 /// Runs the client: interactive in a terminal, plain lines otherwise. Returns `Ok` when the
@@ -64,17 +71,47 @@ pub fn run(options: &Options, interactive: bool) -> Result<(), ClientError> {
     }
 }
 
-/// Why the client stopped, when it wasn't asked to.
+/// Why the client stopped, when it wasn't asked to. Each kind has its own exit status
+/// ([`ClientError::exit_status`]) and one line on stderr (its `Display`).
 #[derive(Debug)]
 pub enum ClientError {
     /// The connection could not be made.
     Connect { addr: String, source: io::Error },
+    /// The server turned us away: it is full, our address has too many connections, no
+    /// name was sent in time, or (when no one can be asked for another) the name was
+    /// refused. Holds the server's error line without its `! `.
+    Refused(String),
     /// The server closed the connection or it broke.
     Lost(Option<io::Error>),
+    /// The server said it was shutting down, and closed the connection.
+    ShutDown,
     /// Writing to stdout failed.
     Output(io::Error),
     /// The terminal could not be set up or read.
     Terminal(String),
+}
+
+/// Exit status after the user quit.
+pub const EXIT_QUIT: u8 = 0;
+/// Exit status when the connection was lost (without `--reconnect`).
+pub const EXIT_LOST: u8 = 1;
+/// Exit status when the connection could not be made.
+pub const EXIT_CONNECT: u8 = 3;
+/// Exit status when the server refused us (full, too many connections, name refused).
+pub const EXIT_REFUSED: u8 = 4;
+/// Exit status when the terminal or stdout failed.
+pub const EXIT_TERMINAL: u8 = 5;
+
+impl ClientError {
+    /// The process's exit status for this ending (see the README's table).
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            ClientError::Connect { .. } => EXIT_CONNECT,
+            ClientError::Refused(_) => EXIT_REFUSED,
+            ClientError::Lost(_) | ClientError::ShutDown => EXIT_LOST,
+            ClientError::Output(_) | ClientError::Terminal(_) => EXIT_TERMINAL,
+        }
+    }
 }
 
 impl fmt::Display for ClientError {
@@ -83,10 +120,12 @@ impl fmt::Display for ClientError {
             ClientError::Connect { addr, source } => {
                 write!(f, "could not connect to {addr}: {}", describe(source))
             }
+            ClientError::Refused(reason) => write!(f, "refused by the server: {reason}"),
             ClientError::Lost(None) => write!(f, "connection to server lost"),
             ClientError::Lost(Some(err)) => {
                 write!(f, "connection to server lost: {}", describe(err))
             }
+            ClientError::ShutDown => write!(f, "connection to server lost: the server shut down"),
             ClientError::Output(err) => write!(f, "could not write output: {err}"),
             ClientError::Terminal(err) => write!(f, "terminal error: {err}"),
         }
@@ -130,6 +169,17 @@ pub fn timestamp(on: bool) -> String {
         chrono::Local::now().format("[%H:%M] ").to_string()
     } else {
         String::new()
+    }
+}
+
+/// The local time of something from the past, as its line is stamped: `[HH:MM] ` for
+/// today, `[Mon DD HH:MM] ` before.
+pub fn past_timestamp(time: std::time::SystemTime) -> String {
+    let local: chrono::DateTime<chrono::Local> = time.into();
+    if local.date_naive() == chrono::Local::now().date_naive() {
+        local.format("[%H:%M] ").to_string()
+    } else {
+        local.format("[%b %d %H:%M] ").to_string()
     }
 }
 

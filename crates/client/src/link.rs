@@ -25,6 +25,10 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 pub enum Event {
     /// A line from the server, cleaned as the server cleans what it relays.
     Line(String),
+    /// A server line that answers what the client did by itself (the greeting it answers
+    /// with the name, the welcome and the move back after a reconnect): a transcript keeps
+    /// it, a person at a terminal needn't see it.
+    Quiet(String),
     /// The connection was lost or an attempt failed; the next attempt comes after `delay`.
     Reconnecting { reason: String, delay: Duration },
     /// Connected and named again after a loss; the client is moving back to `room`.
@@ -35,7 +39,7 @@ impl Event {
     /// What to tell the user about a reconnection; `None` for a server line.
     pub fn status(&self) -> Option<String> {
         match self {
-            Event::Line(_) => None,
+            Event::Line(_) | Event::Quiet(_) => None,
             Event::Reconnecting { reason, delay } => Some(format!(
                 "{reason}; reconnecting in {:.1}s",
                 delay.as_secs_f64()
@@ -53,6 +57,9 @@ enum End {
     Lost(Option<io::Error>),
     /// On a reconnect, the server refused the name (it may still hold the old connection).
     Refused(String),
+    /// The server turned us away for good (full, too many connections, our name when
+    /// nobody can be asked for another).
+    TurnedAway(String),
 }
 
 /// The connection, shared by the thread that reads it and those that write to it.
@@ -60,6 +67,9 @@ pub struct Link {
     host: String,
     port: u16,
     reconnect: bool,
+    /// Whether a refused name is shown so that someone can type another (a terminal),
+    /// rather than ending the client (a pipe).
+    names_asked: bool,
     /// Where user lines go; `None` while (re)connecting.
     writer: Mutex<Option<TcpStream>>,
     session: Mutex<Session>,
@@ -70,12 +80,14 @@ pub struct Link {
 }
 
 impl Link {
-    /// A link that will connect as `options` say.
-    pub fn new(options: &Options) -> Link {
+    /// A link that will connect as `options` say. `names_asked`: a refused name is
+    /// handed on as a line (someone will type another) instead of ending the link.
+    pub fn new(options: &Options, names_asked: bool) -> Link {
         Link {
             host: options.host.clone(),
             port: options.port,
             reconnect: options.reconnect,
+            names_asked,
             writer: Mutex::new(None),
             session: Mutex::new(Session::new(&options.name)),
             changed: Condvar::new(),
@@ -100,6 +112,12 @@ impl Link {
     /// A copy of what the client knows of its name, room and room members.
     pub fn session(&self) -> Session {
         lock(&self.session).clone()
+    }
+
+    /// Runs `change` on the session under its lock (to read without a copy, or to change
+    /// client-side state such as who is ignored); returns what `change` returns.
+    pub fn with_session<T>(&self, change: impl FnOnce(&mut Session) -> T) -> T {
+        change(&mut lock(&self.session))
     }
 
     /// Whether the user asked to leave.
@@ -193,20 +211,25 @@ impl Link {
             let end = self.read(&stream, rejoin.as_deref(), &mut delay, on_event)?;
             *lock(&self.writer) = None;
             let _ = stream.shutdown(Shutdown::Both);
-            if self.is_quitting() {
-                return Ok(());
-            }
             let joined = lock(&self.session).is_joined();
-            if !self.reconnect || !joined {
-                return match end {
-                    End::Lost(err) => Err(ClientError::Lost(err)),
-                    End::Refused(_) => Err(ClientError::Lost(None)),
-                };
-            }
             let reason = match end {
+                End::TurnedAway(error) if !joined => return Err(ClientError::Refused(error)),
+                _ if self.is_quitting() => return Ok(()),
+                End::Lost(err) if !self.reconnect || !joined => {
+                    return Err(if lock(&self.session).shut_down() {
+                        ClientError::ShutDown
+                    } else {
+                        ClientError::Lost(err)
+                    });
+                }
+                End::Refused(error) | End::TurnedAway(error) if !self.reconnect => {
+                    return Err(ClientError::Refused(error));
+                }
                 End::Lost(None) => "connection to server lost".to_string(),
                 End::Lost(Some(err)) => format!("connection to server lost: {}", describe(&err)),
-                End::Refused(error) => format!("could not rejoin: {error}"),
+                End::Refused(error) | End::TurnedAway(error) => {
+                    format!("could not rejoin: {error}")
+                }
             };
             rejoin = Some(lock(&self.session).room().to_string());
             match self.connect_again(reason, &mut delay, on_event)? {
@@ -233,6 +256,8 @@ impl Link {
             }
         }
         let mut reader = BufReader::new(stream);
+        // Whether the client sent `/join` to go back to its room and awaits the answer.
+        let mut moving_back = false;
         loop {
             let line = match read_line(&mut reader) {
                 Ok(Some(line)) => line,
@@ -241,6 +266,28 @@ impl Link {
             };
             let update = lock(&self.session).observe(&line);
             self.changed.notify_all();
+            let joined = lock(&self.session).is_joined();
+            let error = || line.strip_prefix("! ").unwrap_or(&line).to_string();
+            match update {
+                Update::Closing => return Ok(End::TurnedAway(error())),
+                Update::Refused if rejoin.is_none() && !joined && !self.names_asked => {
+                    return Ok(End::TurnedAway(error()));
+                }
+                Update::Greeted => {
+                    // Once is enough: a reconnect's greeting is not shown again.
+                    if rejoin.is_none() {
+                        on_event(Event::Quiet(line)).map_err(ClientError::Output)?;
+                    }
+                    continue;
+                }
+                Update::Moved if moving_back => {
+                    moving_back = false;
+                    on_event(Event::Quiet(line)).map_err(ClientError::Output)?;
+                    continue;
+                }
+                Update::Refused => moving_back = false,
+                _ => {}
+            }
             if let Some(room) = rejoin {
                 match update {
                     Update::Welcomed => {
@@ -251,13 +298,14 @@ impl Link {
                             if let Err(err) = send_line(stream, &join) {
                                 return Ok(End::Lost(Some(err)));
                             }
+                            moving_back = true;
                         }
                         self.attach(stream)?;
                         if self.is_quitting() {
                             let _ = send_line(stream, "/quit");
                         }
                         *delay = FIRST_RETRY_DELAY;
-                        on_event(Event::Line(line)).map_err(ClientError::Output)?;
+                        on_event(Event::Quiet(line)).map_err(ClientError::Output)?;
                         on_event(Event::Reconnected {
                             name,
                             room: room.to_string(),
@@ -305,7 +353,9 @@ impl Link {
                 return Ok(None);
             }
             *delay = (*delay * 2).min(MAX_RETRY_DELAY);
-            match self.connect() {
+            // Only the stream: `read` sends the name, once, and user lines wait for the
+            // welcome (sent earlier, they would be taken for the name or sent as chat).
+            match connect(&self.host, self.port) {
                 Ok(stream) => return Ok(Some(stream)),
                 Err(ClientError::Connect { source, .. }) => {
                     reason = format!("could not reconnect: {}", describe(&source));

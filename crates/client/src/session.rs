@@ -4,8 +4,11 @@
 use std::collections::BTreeMap;
 
 use chat_protocol::{
-    self as protocol, Command, LOBBY, Notice, ServerLine, fold_case, name_key, same_room,
+    self as protocol, Command, LOBBY, Notice, Refusal, ServerLine, fold_case, name_key, same_room,
 };
+
+/// How many recent correspondents are remembered in order, for completion.
+const MAX_RECENT: usize = 32;
 
 /// How many unconfirmed `/nick` and `/join` requests are remembered; older ones are
 /// forgotten (the server answers each at once, so only a refused one lingers).
@@ -25,6 +28,8 @@ enum Expected {
 pub enum Update {
     /// Nothing the client tracks.
     Nothing,
+    /// The server's greeting, which the client answers with the name itself.
+    Greeted,
     /// The welcome: the name was accepted.
     Welcomed,
     /// Our `/nick` was confirmed.
@@ -33,6 +38,9 @@ pub enum Update {
     Moved,
     /// An error line (a refused name or command).
     Refused,
+    /// An error after which the server closes the connection (full, too many
+    /// connections from our address, no name in time).
+    Closing,
 }
 
 /// The client's view of itself and its room.
@@ -45,8 +53,17 @@ pub struct Session {
     members: BTreeMap<String, String>,
     /// People we exchanged private messages with, by name key.
     correspondents: BTreeMap<String, String>,
+    /// The same people, the most recent first (at most [`MAX_RECENT`]).
+    recent: Vec<String>,
+    /// Who sent us the last private message (`/reply` answers them).
+    last_private_from: Option<String>,
+    /// People whose chat, actions and private messages are hidden, by name key.
+    ignored: BTreeMap<String, String>,
+    /// Rooms we heard of, by their folded name.
+    rooms: BTreeMap<String, String>,
+    /// Whether the server said it is shutting down.
+    shut_down: bool,
     expected: Vec<Expected>,
-    answers: u64,
 }
 
 impl Session {
@@ -58,8 +75,12 @@ impl Session {
             joined: false,
             members: BTreeMap::new(),
             correspondents: BTreeMap::new(),
+            recent: Vec::new(),
+            last_private_from: None,
+            ignored: BTreeMap::new(),
+            rooms: BTreeMap::new(),
+            shut_down: false,
             expected: Vec::new(),
-            answers: 0,
         }
     }
 
@@ -76,12 +97,6 @@ impl Session {
     /// Whether the server accepted our name.
     pub fn is_joined(&self) -> bool {
         self.joined
-    }
-
-    /// Counts the server's answers to our requests (confirmations and errors), so a caller
-    /// can wait for the one that follows a request.
-    pub fn answers(&self) -> u64 {
-        self.answers
     }
 
     /// Sets the name to ask for next (a name typed after a refusal).
@@ -124,21 +139,108 @@ impl Session {
         names.into_values().cloned().collect()
     }
 
+    /// Names to offer after `/msg`: recent correspondents first (the most recent first),
+    /// then everyone else in [`Session::completion_names`].
+    pub fn recipients(&self) -> Vec<String> {
+        let mut names = self.recent.clone();
+        for name in self.completion_names() {
+            if !names.iter().any(|known| name_key(known) == name_key(&name)) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// Rooms we heard of (in `/rooms` answers, joins and leaves), sorted ignoring case.
+    pub fn rooms(&self) -> Vec<String> {
+        self.rooms.values().cloned().collect()
+    }
+
+    /// Whether the server said it is shutting down (the loss that follows is why).
+    pub fn shut_down(&self) -> bool {
+        self.shut_down
+    }
+
+    /// Who sent us the last private message.
+    pub fn last_private_from(&self) -> Option<&str> {
+        self.last_private_from.as_deref()
+    }
+
+    /// Hides what `name` says from now on.
+    pub fn ignore(&mut self, name: &str) {
+        insert(&mut self.ignored, name);
+    }
+
+    /// Shows what `name` says again; `false` if they were not ignored.
+    pub fn unignore(&mut self, name: &str) -> bool {
+        self.ignored.remove(&name_key(name)).is_some()
+    }
+
+    /// The people ignored, sorted ignoring case.
+    pub fn ignored(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.ignored.values().cloned().collect();
+        names.sort_by_key(|name| fold_case(name));
+        names
+    }
+
+    /// Whether `line` is chat, an action or a private message from someone ignored.
+    pub fn ignores_line(&self, line: &str) -> bool {
+        if self.ignored.is_empty() {
+            return false;
+        }
+        let from = match ServerLine::parse(line) {
+            ServerLine::Chat { from, .. } => from,
+            ServerLine::Private { from, .. } if !self.is_me(from) => from,
+            ServerLine::Notice(Notice::Action { name, .. }) => name,
+            _ => return false,
+        };
+        self.ignored.contains_key(&name_key(from))
+    }
+
+    /// Whether `text` mentions our name as a whole word, ignoring case.
+    pub fn mentions_me(&self, text: &str) -> bool {
+        let me = fold_case(&self.name);
+        let text = fold_case(text);
+        let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+        text.match_indices(&me).any(|(start, found)| {
+            let before = text[..start].chars().next_back();
+            let after = text[start + found.len()..].chars().next();
+            !before.is_some_and(is_word) && !after.is_some_and(is_word)
+        })
+    }
+
+    fn remember_correspondent(&mut self, name: &str) {
+        insert(&mut self.correspondents, name);
+        let key = name_key(name);
+        self.recent.retain(|known| name_key(known) != key);
+        self.recent.insert(0, name.to_string());
+        self.recent.truncate(MAX_RECENT);
+    }
+
+    fn remember_room(&mut self, room: &str) {
+        self.rooms.insert(fold_case(room), room.to_string());
+    }
+
     /// Learns from one server line (already cleaned by [`protocol::sanitize`]).
     pub fn observe(&mut self, line: &str) -> Update {
         match ServerLine::parse(line) {
             ServerLine::Notice(notice) => self.observe_notice(notice),
-            ServerLine::Refusal(_) => {
-                self.answers += 1;
-                Update::Refused
-            }
+            ServerLine::Refusal(
+                Refusal::ServerFull | Refusal::TooManyConnections | Refusal::HandshakeTimeout,
+            ) => Update::Closing,
+            ServerLine::Refusal(_) => Update::Refused,
             ServerLine::Chat { from, .. } => {
                 insert(&mut self.members, from);
                 Update::Nothing
             }
             ServerLine::Private { from, to, .. } => {
                 let other = if self.is_me(from) { to } else { from };
-                insert(&mut self.correspondents, other);
+                if !self.is_me(from) {
+                    self.last_private_from = Some(from.to_string());
+                }
+                if !self.is_me(other) {
+                    self.remember_correspondent(other);
+                }
                 Update::Nothing
             }
             ServerLine::Replay { .. } | ServerLine::Other(_) => Update::Nothing,
@@ -146,12 +248,29 @@ impl Session {
     }
 
     fn observe_notice(&mut self, notice: Notice<'_>) -> Update {
+        match &notice {
+            Notice::Welcome { members, .. } | Notice::Members(members) => {
+                self.remember_room(members.room);
+            }
+            Notice::Joined { room, .. } | Notice::Left { room, .. } => self.remember_room(room),
+            Notice::Rooms { rooms, .. } => {
+                for (room, _) in rooms {
+                    self.remember_room(room);
+                }
+            }
+            _ => {}
+        }
         match notice {
+            Notice::Greeting => Update::Greeted,
+            Notice::ShuttingDown => {
+                self.shut_down = true;
+                Update::Nothing
+            }
             Notice::Welcome { name, members } => {
                 self.name = name.to_string();
                 self.joined = true;
+                self.shut_down = false;
                 self.expected.clear();
-                self.answers += 1;
                 self.room = members.room.to_string();
                 self.set_members(&members.names);
                 Update::Welcomed
@@ -165,9 +284,18 @@ impl Session {
             Notice::Renamed { old, new } => {
                 let was_me = self.is_me(old);
                 let key = name_key(old);
-                for names in [&mut self.members, &mut self.correspondents] {
+                for names in [
+                    &mut self.members,
+                    &mut self.correspondents,
+                    &mut self.ignored,
+                ] {
                     if names.remove(&key).is_some() {
                         insert(names, new);
+                    }
+                }
+                for known in self.recent.iter_mut().chain(&mut self.last_private_from) {
+                    if name_key(known) == key {
+                        *known = new.to_string();
                     }
                 }
                 if was_me && self.confirm(&Expected::Nick(name_key(new))) {
@@ -220,7 +348,6 @@ impl Session {
         match self.expected.iter().position(|e| e == expected) {
             Some(index) => {
                 self.expected.remove(index);
-                self.answers += 1;
                 true
             }
             None => false,
@@ -282,10 +409,8 @@ mod tests {
         assert_eq!(session.observe("* alice is now bob"), Update::Nothing);
         assert_eq!(session.name(), "alice");
         session.sent("/nick Bob");
-        let before = session.answers();
         assert_eq!(session.observe("* alice is now Bob"), Update::Renamed);
         assert_eq!(session.name(), "Bob");
-        assert!(session.answers() > before);
     }
 
     #[test]
@@ -312,5 +437,59 @@ mod tests {
         session.observe("alice -> yan: hi");
         session.observe("alice -> alice: note");
         assert_eq!(session.completion_names(), ["yan", "zoe"]);
+        assert_eq!(session.last_private_from(), Some("zoe"));
+        assert_eq!(session.recipients(), ["yan", "zoe"]);
+        session.observe("* zoe is now Zoey");
+        assert_eq!(session.last_private_from(), Some("Zoey"));
+    }
+
+    #[test]
+    fn recipients_put_recent_correspondents_first() {
+        let mut session = joined(
+            "alice",
+            "* welcome alice, you are in #lobby (4): alice, bob, carol, dave",
+        );
+        session.observe("dave -> alice: one");
+        session.observe("alice -> carol: two");
+        assert_eq!(session.recipients(), ["carol", "dave", "bob"]);
+    }
+
+    #[test]
+    fn ignoring_hides_chat_actions_and_private_messages_only() {
+        let mut session = joined(
+            "alice",
+            "* welcome alice, you are in #lobby (2): alice, bob",
+        );
+        session.ignore("Bob");
+        for line in ["bob: hi", "* bob waves", "bob -> alice: psst"] {
+            assert!(session.ignores_line(line), "{line}");
+        }
+        for line in ["* bob quit", "carol: hi", "alice -> bob: hi"] {
+            assert!(!session.ignores_line(line), "{line}");
+        }
+        session.observe("* bob is now rob");
+        assert!(session.ignores_line("rob: hi"));
+        assert_eq!(session.ignored(), ["rob"]);
+        assert!(session.unignore("ROB"));
+        assert!(!session.ignores_line("rob: hi"));
+    }
+
+    #[test]
+    fn mentions_are_whole_words_ignoring_case() {
+        let session = joined("alice", "* welcome alice, you are in #lobby (1): alice");
+        for text in ["hi alice", "ALICE: look", "(alice)", "alice"] {
+            assert!(session.mentions_me(text), "{text}");
+        }
+        for text in ["malice", "alice_b", "alices", "a lice"] {
+            assert!(!session.mentions_me(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn rooms_are_learned_from_answers_and_moves() {
+        let mut session = joined("alice", "* welcome alice, you are in #lobby (1): alice");
+        session.observe("* rooms: #dev (2), #lobby (1)");
+        session.observe("* bob left #ops");
+        assert_eq!(session.rooms(), ["#dev", "#lobby", "#ops"]);
     }
 }

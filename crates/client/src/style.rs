@@ -1,124 +1,233 @@
-//! Colours for the terminal: one SGR style per kind of line, and one colour per user name,
-//! the same in every session. With colour off everything is plain text.
+//! Colours and how each kind of line looks in the terminal. Names get colours from a
+//! palette that reads on dark and light backgrounds (256 colours where the terminal has
+//! them, 16 otherwise): the first names seen in a session get different colours, in the
+//! order they are seen, and a name keeps its colour when its owner renames. Actions
+//! (`/me`) are drawn unlike any server notice, by the client, whatever their words.
 
-use chat_protocol::{self as protocol, ServerLine};
+use std::collections::HashMap;
 
-/// Colours a user name can get. Red, yellow and magenta are left out: they mark errors,
-/// notices and private messages.
-const NAME_COLORS: &[&str] = &["32", "36", "92", "94", "96", "34"];
+use chat_protocol::{Notice, ServerLine, name_key};
+
+use crate::text::Styled;
+
+/// Name colours with 256 colours: each has a contrast ratio of at least 3.8 against both
+/// black and white (WCAG's formula), in hues far apart, the most distinct first; no red
+/// (errors) or magenta (private messages).
+const NAMES_256: &[&str] = &[
+    "38;5;32", "38;5;28", "38;5;130", "38;5;98", "38;5;30", "38;5;64", "38;5;62", "38;5;166",
+    "38;5;29", "38;5;31", "38;5;27", "38;5;134",
+];
+/// Name colours with 16 colours (no dark blue, which is hard to read on black).
+const NAMES_16: &[&str] = &["32", "36", "94", "1;32", "1;36", "1;34"];
+
+/// The styles of one palette.
+#[derive(Debug)]
+struct Palette {
+    names: &'static [&'static str],
+    /// Server notices (`* `).
+    notice: &'static str,
+    /// Private messages, both directions.
+    private: &'static str,
+}
+
+const PALETTE_256: Palette = Palette {
+    names: NAMES_256,
+    // Grey (118, 118, 118): 4.5 against white and against black.
+    notice: "38;5;243",
+    private: "38;5;163",
+};
+const PALETTE_16: Palette = Palette {
+    names: NAMES_16,
+    notice: "2",
+    private: "35",
+};
 
 /// Timestamps: dim.
 const STAMP: &str = "2";
-/// Notices (`* `): yellow.
-const NOTICE: &str = "33";
+/// Lines from the past (history, messages that waited): dim.
+const REPLAYED: &str = "2";
 /// Errors (`! `) and the client's own failures: bold red.
 const ERROR: &str = "1;31";
-/// Private messages, both directions: magenta.
-const PRIVATE: &str = "35";
-/// What you typed yourself: bold.
+/// What you said yourself: bold.
 const OWN: &str = "1";
-/// Commands you typed, shown in the scrollback: dim.
-const COMMAND: &str = "2";
+/// An action's text: italic.
+const ACTION: &str = "3";
+/// A line that mentions you: the sender's name reversed, the text bold.
+const MENTION_NAME: &str = "7";
+const MENTION_TEXT: &str = "1";
 
-/// Whether to colour, and how.
-#[derive(Debug, Clone, Copy)]
+/// What starts an action (`/me`): never `* `, which starts the server's notices.
+pub const ACTION_MARK: &str = "• ";
+
+/// Whether the terminal described by `term` and `colorterm` has 256 colours.
+pub fn has_256_colors(term: &str, colorterm: Option<&str>, in_tmux: bool) -> bool {
+    term.contains("256") || term.contains("direct") || colorterm.is_some() || in_tmux
+}
+
+/// The look of every line, and the colour of every name seen so far.
+#[derive(Debug)]
 pub struct Style {
-    color: bool,
+    palette: &'static Palette,
+    /// Name key to palette index, given in the order names are first seen.
+    colors: HashMap<String, usize>,
+    next: usize,
 }
 
 impl Style {
-    /// A style that colours when `color` is true.
-    pub fn new(color: bool) -> Style {
-        Style { color }
-    }
-
-    fn paint(&self, sgr: &str, text: &str) -> String {
-        if self.color && !text.is_empty() {
-            format!("\x1b[{sgr}m{text}\x1b[0m")
-        } else {
-            text.to_string()
+    /// A style with 256 colours or 16.
+    pub fn new(colors_256: bool) -> Style {
+        Style {
+            palette: if colors_256 {
+                &PALETTE_256
+            } else {
+                &PALETTE_16
+            },
+            colors: HashMap::new(),
+            next: 0,
         }
     }
 
-    /// A user name in its colour.
-    pub fn name(&self, name: &str) -> String {
-        self.paint(name_color(name), name)
-    }
-
-    /// The `[HH:MM] ` prefix (empty stays empty).
-    pub fn stamp(&self, stamp: &str) -> String {
-        match stamp.strip_suffix(' ') {
-            Some(bare) => format!("{} ", self.paint(STAMP, bare)),
-            None => stamp.to_string(),
-        }
-    }
-
-    /// A line from the server, coloured by kind, after `stamp`.
-    pub fn server_line(&self, stamp: &str, line: &str) -> String {
-        let body = match ServerLine::parse(line) {
-            ServerLine::Chat { from, text } => format!("{}: {text}", self.name(from)),
-            ServerLine::Private { from, to, text } => format!(
-                "{} {} {}{}",
-                self.name(from),
-                self.paint(PRIVATE, "->"),
-                self.name(to),
-                self.paint(PRIVATE, &format!(": {text}"))
-            ),
-            ServerLine::Notice(_) => self.paint(NOTICE, line),
-            ServerLine::Refusal(_) => self.paint(ERROR, line),
-            ServerLine::Replay { .. } => self.paint(COMMAND, line),
-            ServerLine::Other(_) => line.to_string(),
+    /// The SGR of a name: a new name takes the next colour not yet given (after the
+    /// palette's length, a hash of the name decides).
+    pub fn name_sgr(&mut self, name: &str) -> &'static str {
+        let names = self.palette.names;
+        let key = name_key(name);
+        let index = match self.colors.get(&key) {
+            Some(index) => *index,
+            None => {
+                let index = if self.next < names.len() {
+                    self.next
+                } else {
+                    hash(&key) % names.len()
+                };
+                self.next += 1;
+                self.colors.insert(key, index);
+                index
+            }
         };
-        format!("{}{body}", self.stamp(stamp))
+        names[index]
+    }
+
+    /// Gives `new` the colour `old` had.
+    pub fn renamed(&mut self, old: &str, new: &str) {
+        if let Some(index) = self.colors.remove(&name_key(old)) {
+            self.colors.insert(name_key(new), index);
+        }
+    }
+
+    fn stamp(line: &mut Styled, stamp: &str) {
+        if let Some(bare) = stamp.strip_suffix(' ') {
+            line.push(STAMP, bare);
+            line.push("", " ");
+        }
+    }
+
+    /// A line from the server after `stamp`, coloured by kind; `mention` marks a line
+    /// that mentions us. Renames move colours.
+    pub fn server_line(&mut self, stamp: &str, line: &str, mention: bool) -> Styled {
+        let mut out = Styled::default();
+        let parsed = ServerLine::parse(line);
+        if let ServerLine::Replay { time, line: past } = &parsed {
+            // A line from the past: its own time, and dimmed, apart from live lines.
+            if !stamp.is_empty() {
+                Style::stamp(&mut out, &crate::past_timestamp(time.to_system()));
+            }
+            out.push(REPLAYED, &past.to_string());
+            return out;
+        }
+        Style::stamp(&mut out, stamp);
+        match parsed {
+            ServerLine::Chat { from, text } => {
+                let sgr = self.name_sgr(from);
+                if mention {
+                    out.push(&format!("{sgr};{MENTION_NAME}"), from);
+                    out.push("", ": ");
+                    out.push(MENTION_TEXT, text);
+                } else {
+                    out.push(sgr, from);
+                    out.push("", ": ");
+                    out.push("", text);
+                }
+            }
+            ServerLine::Private { from, to, text } => {
+                let private = self.palette.private;
+                let from_sgr = self.name_sgr(from);
+                out.push(from_sgr, from);
+                out.push(private, " -> ");
+                let to_sgr = self.name_sgr(to);
+                out.push(to_sgr, to);
+                out.push(private, &format!(": {text}"));
+            }
+            ServerLine::Notice(Notice::Action { name, text }) => {
+                out.push("", ACTION_MARK);
+                let sgr = self.name_sgr(name);
+                out.push(sgr, name);
+                out.push("", " ");
+                out.push(if mention { MENTION_TEXT } else { ACTION }, text);
+            }
+            ServerLine::Notice(notice) => {
+                if let Notice::Renamed { old, new } = notice {
+                    self.renamed(old, new);
+                }
+                out.push(self.palette.notice, line);
+            }
+            ServerLine::Refusal(_) => out.push(ERROR, line),
+            ServerLine::Replay { .. } | ServerLine::Other(_) => out.push("", line),
+        }
+        out
     }
 
     /// Our own chat line as the room sees it: `NAME: TEXT`, after `stamp`.
-    pub fn own_chat(&self, stamp: &str, name: &str, text: &str) -> String {
-        let name = if self.color {
-            format!("\x1b[{OWN};{}m{name}\x1b[0m", name_color(name))
-        } else {
-            name.to_string()
-        };
-        format!("{}{name}: {}", self.stamp(stamp), self.paint(OWN, text))
-    }
-
-    /// A command we typed, kept in the scrollback, after `stamp`.
-    pub fn own_command(&self, stamp: &str, line: &str) -> String {
-        format!("{}{}", self.stamp(stamp), self.paint(COMMAND, line))
+    pub fn own_chat(&mut self, stamp: &str, name: &str, text: &str) -> Styled {
+        let mut out = Styled::default();
+        Style::stamp(&mut out, stamp);
+        let sgr = format!("{OWN};{}", self.name_sgr(name));
+        out.push(&sgr, name);
+        out.push("", ": ");
+        out.push(OWN, text);
+        out
     }
 
     /// A message from the client itself (not the server) about a failure.
-    pub fn client_error(&self, stamp: &str, text: &str) -> String {
-        format!("{}{}", self.stamp(stamp), self.paint(ERROR, text))
+    pub fn client_error(&self, stamp: &str, text: &str) -> Styled {
+        let mut out = Styled::default();
+        Style::stamp(&mut out, stamp);
+        out.push(ERROR, text);
+        out
     }
 
     /// A message from the client itself (not the server) about what it did.
-    pub fn client_notice(&self, stamp: &str, text: &str) -> String {
-        format!("{}{}", self.stamp(stamp), self.paint(NOTICE, text))
+    pub fn client_notice(&self, stamp: &str, text: &str) -> Styled {
+        let mut out = Styled::default();
+        Style::stamp(&mut out, stamp);
+        out.push(self.palette.notice, text);
+        out
     }
 
-    /// The prompt `NAME@#ROOM> `: its plain text and its styled text, of the same width.
-    pub fn prompt(&self, name: &str, room: &str) -> (String, String) {
-        let raw = format!("{name}@{room}> ");
-        let styled = if self.color {
-            format!("\x1b[1;{}m{name}\x1b[0m@{room}> ", name_color(name))
-        } else {
-            raw.clone()
-        };
-        (raw, styled)
+    /// The prompt `NAME@#ROOM> `.
+    pub fn prompt(&mut self, name: &str, room: &str) -> Styled {
+        let mut out = Styled::default();
+        let sgr = format!("1;{}", self.name_sgr(name));
+        out.push(&sgr, name);
+        out.push("", &format!("@{room}> "));
+        out
+    }
+
+    /// A line of the status row (completions, search, news below).
+    pub fn status(&self, text: &str) -> Styled {
+        let mut out = Styled::default();
+        out.push("7", text);
+        out
     }
 }
 
-/// The SGR colour of a name: a hash of it ignoring case, so `Alice` and `alice` match and each
-/// user keeps the colour across sessions (FNV-1a, not std's randomly seeded hasher).
-pub fn name_color(name: &str) -> &'static str {
-    let hash = protocol::fold_case(name)
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
-    // The remainder is below the palette's length, so it fits in usize.
-    NAME_COLORS[(hash % NAME_COLORS.len() as u64) as usize]
+/// FNV-1a, the same in every session (std's hasher is randomly seeded).
+fn hash(key: &str) -> usize {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    // Only the remainder is used, so dropping the high bits on 32-bit targets is fine.
+    hash as usize
 }
 
 /// Whether `NO_COLOR` asks for no colour: set and not empty (no-color.org).
@@ -131,57 +240,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_style_adds_no_escapes() {
-        let style = Style::new(false);
-        let lines = [
-            "alice: hi",
-            "alice -> bob: psst",
-            "* bob joined #lobby",
-            "! nope",
-            "odd",
+    fn the_first_names_seen_get_different_colours() {
+        let mut style = Style::new(true);
+        let names = [
+            "robert", "민수", "alice", "bob", "carol", "dave", "erin", "frank",
         ];
-        for line in lines {
-            assert_eq!(
-                style.server_line("[12:00] ", line),
-                format!("[12:00] {line}")
-            );
+        let colours: std::collections::BTreeSet<_> =
+            names.iter().map(|name| style.name_sgr(name)).collect();
+        assert_eq!(colours.len(), names.len());
+        assert_eq!(style.name_sgr("ROBERT"), style.name_sgr("robert"));
+        let mut small = Style::new(false);
+        let six: std::collections::BTreeSet<_> =
+            names[..6].iter().map(|name| small.name_sgr(name)).collect();
+        assert_eq!(six.len(), 6);
+    }
+
+    #[test]
+    fn a_rename_keeps_the_colour() {
+        let mut style = Style::new(true);
+        let before = style.name_sgr("bob");
+        style.name_sgr("carol");
+        style.server_line("", "* bob is now robert", false);
+        assert_eq!(style.name_sgr("robert"), before);
+    }
+
+    #[test]
+    fn actions_never_look_like_notices() {
+        let mut style = Style::new(true);
+        for (line, shown) in [
+            ("* alice waves", "• alice waves"),
+            ("* alice 님이 나갔습니다", "• alice 님이 나갔습니다"),
+            ("* alice quit", "* alice quit"),
+            ("* bob joined #lobby", "* bob joined #lobby"),
+        ] {
+            assert_eq!(style.server_line("", line, false).text(), shown);
         }
-        assert_eq!(style.own_chat("", "alice", "hi"), "alice: hi");
-        assert_eq!(style.prompt("alice", "#dev").1, "alice@#dev> ");
     }
 
     #[test]
-    fn kinds_get_their_colours() {
-        let style = Style::new(true);
-        assert_eq!(
-            style.server_line("", "! nope"),
-            "\x1b[1;31m! nope\x1b[0m".to_string()
-        );
-        assert_eq!(
-            style.server_line("", "* hi"),
-            "\x1b[33m* hi\x1b[0m".to_string()
-        );
-        let chat = style.server_line("[12:00] ", "bob: hi");
-        let bob = name_color("bob");
-        assert_eq!(
-            chat,
-            format!("\x1b[2m[12:00]\x1b[0m \x1b[{bob}mbob\x1b[0m: hi")
-        );
-        assert!(style.server_line("", "a -> b: x").contains("\x1b[35m"));
-        assert!(style.own_chat("", "bob", "x").contains("\x1b[1mx"));
-    }
-
-    #[test]
-    fn a_name_keeps_its_colour() {
-        assert_eq!(name_color("Alice"), name_color("alice"));
-        let colours: std::collections::BTreeSet<_> = ["alice", "bob", "carol", "dave", "erin"]
-            .iter()
-            .map(|name| name_color(name))
-            .collect();
-        assert!(colours.len() > 1);
-        let (raw, styled) = Style::new(true).prompt("alice", "#lobby");
-        assert_eq!(raw, "alice@#lobby> ");
-        assert!(styled.ends_with("@#lobby> ") && styled.contains("alice"));
+    fn kinds_get_their_styles() {
+        let mut style = Style::new(true);
+        let line = style.server_line("[12:00] ", "! nope", false);
+        assert_eq!(line.spans.last().map(|span| span.sgr.as_str()), Some(ERROR));
+        let line = style.server_line("", "* bob joined #lobby", false);
+        assert_eq!(line.spans[0].sgr, "38;5;243");
+        let line = style.server_line("", "bob: hi alice", true);
+        assert!(line.spans[0].sgr.ends_with(";7"), "{line:?}");
+        assert_eq!(style.prompt("alice", "#dev").text(), "alice@#dev> ");
+        assert!(has_256_colors("xterm-256color", None, false));
+        assert!(has_256_colors("screen", None, true));
+        assert!(!has_256_colors("xterm", None, false));
     }
 
     #[test]

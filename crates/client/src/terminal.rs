@@ -1,271 +1,755 @@
-//! Interactive mode, when stdin and stdout are a terminal: rustyline edits the line on
-//! the main thread, a network thread reads the server, and the [`screen`](super::screen)
-//! prints what arrives above the line being typed. The prompt shows the current name and
-//! room; history is kept per user name in the platform's data directory.
+//! Interactive mode, when stdin and stdout are a terminal: the client draws the whole
+//! window itself (on the terminal's alternate screen, as irssi and weechat do), so that
+//! a resize, a flood or a long line is a new layout from the client's own lines, never
+//! a patch of what the terminal kept.
+//!
+//! One thread, the main one, owns the terminal: it alone writes to it. The others only
+//! send it what happened, through one channel: a thread reads keys (crossterm's
+//! parser), the network thread reads the server (`Link::run`), and the signal thread
+//! reports SIGTERM, SIGHUP and SIGINT. Typing is never garbled by incoming lines
+//! because both are drawn by the same thread, in one frame, and the terminal is restored
+//! by that thread too, after its last frame, however the client ends.
 
 use std::io::{self, Write};
 use std::panic;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chat_protocol::{self as protocol, Command, ParseError};
+use chat_protocol::{self as protocol, Command, Notice, ServerLine, name_key};
+use chat_sync::lock;
+use crossterm::event::{Event as TermEvent, KeyEventKind};
 use rustix::termios::{self, OptionalActions, Termios};
-use rustyline::error::ReadlineError;
-use rustyline::history::FileHistory;
-use rustyline::{CompletionType, Config, Editor, EventHandler, KeyEvent};
 
-use crate::helper::{ChatHelper, CtrlC, CtrlD};
+use crate::commands::{self, Answer};
+use crate::complete::Known;
+use crate::editor::{Editor, Outcome};
 use crate::link::{Event, Link};
-use crate::screen::Screen;
-use crate::style::Style;
+use crate::style::{self, Style};
+use crate::text::Styled;
+use crate::view::{Frame, Input, View};
 use crate::{ClientError, Options, timestamp};
-
-/// How long to wait for the server to confirm a `/nick` or `/join` before showing the
-/// next prompt (which shows the name and room).
-const ANSWER_WAIT: Duration = Duration::from_millis(1500);
 
 /// How long to wait, after quitting, for the server's last lines (`* bye`).
 const QUIT_WAIT: Duration = Duration::from_secs(3);
 
+/// How long the signal thread gives the main thread to quit and restore the terminal
+/// before it does so itself (the main thread may be stuck writing to a dead terminal).
+const SIGNAL_GRACE: Duration = Duration::from_secs(2);
+
 /// Lines of input history kept.
 const HISTORY_LINES: usize = 1000;
 
-type LineEditor = Editor<ChatHelper, FileHistory>;
+/// Messages queued for the main thread; when full, the network thread waits, and TCP
+/// slows the server down.
+const QUEUE_EVENTS: usize = 4096;
+
+/// After a bell, mentions and private messages ring again only after this long.
+const BELL_QUIET: Duration = Duration::from_secs(5);
+
+/// Columns by which a wrapped line's continuation rows are indented: the width of the
+/// `[HH:MM] ` stamp, or two without timestamps.
+fn indent(timestamps: bool) -> usize {
+    if timestamps { 8 } else { 2 }
+}
+
+/// What the main thread is told.
+enum Message {
+    Term(TermEvent),
+    /// Reading the terminal failed (it is gone).
+    TermFailed(io::Error),
+    Net(Event),
+    /// `Link::run` returned: the connection is gone for good.
+    Closed(Result<(), ClientError>),
+    /// SIGTERM, SIGHUP or SIGINT.
+    Signal(i32),
+}
 
 /// Runs the interactive client. Returns `Ok` when the user quit.
 ///
 /// # Errors
-/// When the client can't connect, loses the connection (without `--reconnect`), or the
-/// terminal fails.
+/// When the client can't connect, is refused, loses the connection (without
+/// `--reconnect`), or the terminal fails.
 pub fn run(options: &Options) -> Result<(), ClientError> {
-    let mut editor = new_editor()?;
-    let printer = match editor.create_external_printer() {
-        Ok(printer) => printer,
-        // A terminal the editor can't drive (TERM=dumb, an editor's shell buffer): plain
-        // lines work everywhere.
-        Err(err) => {
-            log::info!("no line editor on this terminal ({err}); using plain lines");
-            return crate::pipe::run(options);
-        }
-    };
-    let restore = Restore::save();
-    let style = Style::new(options.color);
-    let link = Arc::new(Link::new(options));
+    if std::env::var("TERM").is_ok_and(|term| term == "dumb") {
+        // A terminal that can't be drawn on (an editor's shell buffer): plain lines.
+        return crate::pipe::run(options);
+    }
+    let link = Arc::new(Link::new(options, true));
     let stream = link.connect()?;
-    let terminated_by = leave_on_termination(Arc::clone(&link), restore.saved.clone())?;
-    let screen = Screen::start(printer).map_err(|err| ClientError::Terminal(err.to_string()))?;
-    // The screen interrupts `readline` with SIGINT when the connection is lost; outside
-    // `readline` (whose own handler turns it into `Interrupted`) this handler only
-    // records it, instead of killing the client with the terminal half set up.
-    signal_hook::flag::register(
-        signal_hook::consts::SIGINT,
-        Arc::new(AtomicBool::new(false)),
-    )
-    .map_err(|err| ClientError::Terminal(err.to_string()))?;
+    let tty = Tty::enter().map_err(|err| ClientError::Terminal(err.to_string()))?;
+    let (sender, receiver) = mpsc::sync_channel(QUEUE_EVENTS);
+    spawn_threads(&link, stream, &sender, &tty)?;
 
-    let queue = screen.queue();
-    let network_link = Arc::clone(&link);
-    let timestamps = options.timestamps;
-    // Never joined: the process ends when the main thread returns.
+    let term = std::env::var("TERM").unwrap_or_default();
+    let colors_256 = style::has_256_colors(
+        &term,
+        std::env::var("COLORTERM").ok().as_deref(),
+        std::env::var_os("TMUX").is_some(),
+    );
+    let history_file = options
+        .history
+        .then(|| history_path(link.session().name()))
+        .flatten();
+    let notify = notification_kind(
+        &term,
+        std::env::var("TERM_PROGRAM").ok().as_deref(),
+        std::env::var_os("KITTY_WINDOW_ID").is_some(),
+        std::env::var_os("VTE_VERSION").is_some(),
+    );
+    let mut ui = Ui {
+        link,
+        notify,
+        tty: Arc::clone(&tty),
+        style: Style::new(colors_256),
+        color: options.color,
+        timestamps: options.timestamps,
+        bell: options.bell,
+        view: View::new(indent(options.timestamps)),
+        editor: Editor::new(Vec::new()),
+        history_file: None,
+        history_loaded: false,
+        history_wanted: history_file.is_some(),
+        size: size(),
+        last: None,
+        asking_name: false,
+        help: Help::None,
+        quit_by: None,
+        last_bell: None,
+        alerts: 0,
+        title: String::new(),
+    };
+    let result = ui.run(&receiver);
+    ui.leave();
+    result
+}
+
+fn spawn_threads(
+    link: &Arc<Link>,
+    stream: std::net::TcpStream,
+    sender: &SyncSender<Message>,
+    tty: &Arc<Tty>,
+) -> Result<(), ClientError> {
+    let spawn_error = |err: io::Error| ClientError::Terminal(err.to_string());
+    let keys = sender.clone();
+    // Never joined: it is blocked reading keys when the client ends.
+    thread::Builder::new()
+        .name("keys".into())
+        .spawn(move || {
+            loop {
+                let message = match crossterm::event::read() {
+                    Ok(event) => Message::Term(event),
+                    Err(err) => Message::TermFailed(err),
+                };
+                let failed = matches!(message, Message::TermFailed(_));
+                if keys.send(message).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .map_err(spawn_error)?;
+
+    let network = sender.clone();
+    let network_link = Arc::clone(link);
     thread::Builder::new()
         .name("network".into())
         .spawn(move || {
             let result = network_link.run(stream, &mut |event| {
-                queue.show(show_event(style, &timestamp(timestamps), &event));
-                Ok(())
+                network
+                    .send(Message::Net(event))
+                    .map_err(|_| io::Error::other("the terminal has ended"))
             });
-            queue.closed(result);
+            let _ = network.send(Message::Closed(result));
         })
-        .map_err(|err| ClientError::Terminal(err.to_string()))?;
+        .map_err(spawn_error)?;
 
-    let chat = Chat {
-        link,
-        screen,
-        style,
-        timestamps,
-    };
-    let result = if chat.choose_name(&mut editor)? {
-        chat.converse(&mut editor, options.history)
-    } else {
-        chat.finish()
-    };
-    // A SIGTERM's `/quit` can end the session here before the signal thread gets to exit;
-    // end with the signal's status either way.
-    let signal = terminated_by.load(Ordering::SeqCst);
-    if signal != 0 {
-        drop(restore);
-        std::process::exit(128 + signal);
-    }
-    result
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT]).map_err(spawn_error)?;
+    let signal_sender = sender.clone();
+    let signal_link = Arc::clone(link);
+    let signal_tty = Arc::clone(tty);
+    thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                let _ = signal_sender.send(Message::Signal(signal));
+                // The main thread quits, restores the terminal and exits; if it is
+                // stuck, this thread does it instead, once it has had time.
+                thread::sleep(SIGNAL_GRACE);
+                signal_link.quit();
+                signal_tty.restore();
+                std::process::exit(128 + signal);
+            }
+        })
+        .map_err(spawn_error)?;
+    Ok(())
 }
 
-/// The pieces the main loop works with.
-struct Chat {
+/// The main thread's state: the terminal, the chat, the line being typed.
+struct Ui {
     link: Arc<Link>,
-    screen: Screen,
+    /// How this terminal shows a desktop notification, if it does.
+    notify: Option<Notify>,
+    tty: Arc<Tty>,
     style: Style,
+    color: bool,
     timestamps: bool,
+    bell: bool,
+    view: View,
+    editor: Editor,
+    history_file: Option<PathBuf>,
+    history_loaded: bool,
+    history_wanted: bool,
+    /// Columns and rows.
+    size: (usize, usize),
+    /// The frame on the screen, to redraw only the rows that changed (`None`: redraw all).
+    last: Option<Frame>,
+    /// Whether the server refused our name and the next line typed is another name.
+    asking_name: bool,
+    /// Where the answer to `/help` is.
+    help: Help,
+    /// When we quit, the time by which the connection should have closed.
+    quit_by: Option<Instant>,
+    last_bell: Option<Instant>,
+    /// Mentions and private messages since the last key, shown in the window title.
+    alerts: usize,
+    title: String,
 }
 
-impl Chat {
-    /// Waits for the welcome; while the server refuses names, prompts for another.
-    /// Returns whether the name was accepted (`false`: the user quit or the connection
-    /// ended).
-    fn choose_name(&self, editor: &mut LineEditor) -> Result<bool, ClientError> {
-        let mut seen = 0;
+/// Where the answer to `/help` is, so the client's own commands follow the server's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Help {
+    None,
+    /// Sent; the server's lines have not come yet.
+    Asked,
+    /// The server's lines are coming.
+    Listing,
+}
+
+/// What the loop does after handling a message.
+enum Step {
+    Go,
+    End(Result<(), ClientError>),
+    /// A signal: restore the terminal and exit with 128 + the signal.
+    Exit(i32),
+}
+
+impl Ui {
+    fn run(&mut self, receiver: &Receiver<Message>) -> Result<(), ClientError> {
+        self.draw();
         loop {
-            let session = self.link.wait_for(None, |session| {
-                session.is_joined() || session.answers() > seen
-            });
-            if session.is_joined() {
-                return Ok(true);
-            }
-            if self.link.is_closed() || self.link.is_quitting() {
-                return Ok(false);
-            }
-            let name = match editor.readline("name> ") {
-                Ok(name) => name.trim().to_string(),
-                Err(ReadlineError::Interrupted | ReadlineError::Eof) => {
-                    self.link.quit();
-                    return Ok(false);
+            let message = match self.quit_by {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    match receiver.recv_timeout(left) {
+                        Ok(message) => message,
+                        // The server never closed after our `/quit`: we are done anyway.
+                        Err(RecvTimeoutError::Timeout) => return Ok(()),
+                        Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    }
                 }
-                Err(err) => return Err(terminal_error(err)),
+                None => match receiver.recv() {
+                    Ok(message) => message,
+                    Err(_) => return Err(ClientError::Lost(None)),
+                },
             };
-            if name.is_empty() {
-                continue;
+            // Everything that is already waiting is handled before one redraw, so a flood
+            // costs one frame per batch, not one per line.
+            let mut step = self.handle(message);
+            while matches!(step, Step::Go) {
+                match receiver.try_recv() {
+                    Ok(message) => step = self.handle(message),
+                    Err(_) => break,
+                }
             }
-            seen = self.link.session().answers();
-            if self.link.send(&name).is_err() || protocol::is_quit(&name) {
-                return Ok(false);
+            if self.help == Help::Listing {
+                self.list_client_commands();
+            }
+            self.ring();
+            match step {
+                Step::Go => self.draw(),
+                Step::End(result) => {
+                    self.draw();
+                    return result;
+                }
+                Step::Exit(signal) => {
+                    self.link.quit();
+                    self.leave();
+                    std::process::exit(128 + signal);
+                }
             }
         }
     }
 
-    /// The chat loop: prompt, read a line, send it; until the user quits or the
-    /// connection is lost.
-    fn converse(&self, editor: &mut LineEditor, keep_history: bool) -> Result<(), ClientError> {
-        let gate = self.screen.gate();
-        editor.set_helper(Some(ChatHelper::new(
-            Arc::clone(&self.link),
-            self.style,
-            self.timestamps,
-            Arc::clone(&gate),
-        )));
-        editor.bind_sequence(
-            KeyEvent::ctrl('C'),
-            EventHandler::Conditional(Box::new(CtrlC::new(Arc::clone(&gate)))),
-        );
-        editor.bind_sequence(
-            KeyEvent::ctrl('D'),
-            EventHandler::Conditional(Box::new(CtrlD::new(Arc::clone(&gate)))),
-        );
-        let history = keep_history
-            .then(|| history_path(self.link.session().name()))
-            .flatten();
-        if let Some(path) = &history
-            && path.exists()
-            && let Err(err) = editor.load_history(path)
-        {
-            log::warn!("could not read history from {}: {err}", path.display());
+    fn handle(&mut self, message: Message) -> Step {
+        match message {
+            Message::Term(TermEvent::Key(key)) if key.kind != KeyEventKind::Release => {
+                self.alerts = 0;
+                let link = Arc::clone(&self.link);
+                let outcome = self.editor.key(key, || known(&link));
+                self.outcome(outcome)
+            }
+            Message::Term(TermEvent::Paste(text)) => {
+                self.editor.paste(&text);
+                Step::Go
+            }
+            Message::Term(TermEvent::Resize(..)) => {
+                self.size = size();
+                self.last = None;
+                Step::Go
+            }
+            Message::Term(_) => Step::Go,
+            Message::TermFailed(err) => {
+                self.link.quit();
+                Step::End(Err(ClientError::Terminal(err.to_string())))
+            }
+            Message::Net(event) => {
+                self.show_event(event);
+                Step::Go
+            }
+            Message::Closed(Ok(())) => Step::End(Ok(())),
+            Message::Closed(Err(err)) if self.link.is_quitting() => match err {
+                ClientError::Refused(_) => Step::End(Err(err)),
+                _ => Step::End(Ok(())),
+            },
+            Message::Closed(Err(err)) => Step::End(Err(err)),
+            Message::Signal(signal) => Step::Exit(signal),
         }
+    }
 
-        loop {
-            if self.link.is_closed() {
-                return self.finish();
+    fn outcome(&mut self, outcome: Outcome) -> Step {
+        match outcome {
+            Outcome::Redraw => Step::Go,
+            Outcome::Submit(input) => self.submit(&input),
+            Outcome::Quit => {
+                self.quit();
+                Step::Go
             }
-            let session = self.link.session();
-            let prompt = self.style.prompt(session.name(), session.room());
-            let result = editor.readline(&prompt);
-            gate.resume();
-            if let Some(helper) = editor.helper() {
-                helper.reset();
+            Outcome::Clear => {
+                self.view.clear();
+                self.last = None;
+                Step::Go
             }
-            match result {
-                Ok(input) => {
-                    remember(editor, history.as_deref(), &input);
-                    if !self.handle(&input) {
-                        return self.finish();
-                    }
-                }
-                Err(ReadlineError::Interrupted | ReadlineError::Eof) => {
-                    if !self.link.is_closed() {
-                        self.link.quit();
-                    }
-                    return self.finish();
-                }
-                Err(err) => return Err(terminal_error(err)),
+            Outcome::PageUp | Outcome::PageDown => {
+                let (width, height) = self.size;
+                let page = height.saturating_sub(3).max(1);
+                self.view.scroll(outcome == Outcome::PageUp, page, width);
+                Step::Go
             }
         }
     }
 
-    /// Sends what the user entered (several lines if pasted). Returns `false` after a
-    /// quit command.
-    fn handle(&self, input: &str) -> bool {
+    fn quit(&mut self) {
+        if self.quit_by.is_none() {
+            self.link.quit();
+            self.quit_by = Some(Instant::now() + QUIT_WAIT);
+        }
+    }
+
+    /// Enter: sends what was typed (several lines if pasted), or carries out the
+    /// client's own commands. Chat shows as the room sees it; commands are not echoed:
+    /// each one's answer (the server's confirmation or error, or the client's) shows.
+    fn submit(&mut self, input: &str) -> Step {
+        if self.quit_by.is_some() {
+            return Step::Go;
+        }
+        let session = self.link.session();
+        if !session.is_joined() {
+            let name = input.trim();
+            // Before the server answers the name the client sent, a line would be taken
+            // for another name (or for chat): it waits until a name is asked for.
+            if !self.asking_name || name.is_empty() {
+                return Step::Go;
+            }
+            self.asking_name = false;
+            if self.link.send(name).is_err() || protocol::is_quit(name) {
+                self.quit();
+            }
+            return Step::Go;
+        }
+        self.remember(input);
         for line in input.split('\n') {
-            let command = protocol::parse_line(line);
-            if matches!(command, Err(ParseError::Empty)) {
+            if line.trim().is_empty() {
                 continue;
             }
-            let seen = self.link.session().answers();
-            if let Err(err) = self.link.send(line)
-                && !self.link.is_quitting()
-            {
-                let stamp = timestamp(self.timestamps);
-                let text = format!("line not sent: {}", crate::describe(&err));
-                self.screen.show(self.style.client_error(&stamp, &text));
-            }
-            match command {
-                Ok(Command::Quit(_)) => return false,
-                // The next prompt shows the new name or room, so wait (briefly) for
-                // the server to confirm it or say why not.
-                Ok(Command::Nick { .. } | Command::Join(_)) => {
-                    self.link
-                        .wait_for(Some(ANSWER_WAIT), |session| session.answers() > seen);
+            if let Some(local) = commands::local(line) {
+                for answer in commands::carry_out(&self.link, &local) {
+                    self.show_answer(answer);
                 }
+                continue;
+            }
+            let stamp = timestamp(self.timestamps);
+            match self.link.send(line) {
+                Ok(()) => {}
+                Err(err) => {
+                    if !self.link.is_quitting() {
+                        let text = format!("line not sent: {}", crate::describe(&err));
+                        let shown = self.style.client_error(&stamp, &text);
+                        self.view.push(shown);
+                    }
+                    continue;
+                }
+            }
+            match protocol::parse_line(line) {
+                Ok(Command::Say(text)) => {
+                    let name = self.link.session().name().to_string();
+                    let shown = self
+                        .style
+                        .own_chat(&stamp, &name, &protocol::sanitize(text));
+                    self.view.push(shown);
+                }
+                Ok(Command::Quit(_)) => {
+                    self.quit_by = Some(Instant::now() + QUIT_WAIT);
+                    return Step::Go;
+                }
+                // The client's own commands are listed after the server's.
+                Ok(Command::Help) => self.help = Help::Asked,
                 _ => {}
             }
         }
-        true
+        // Back to the newest lines after sending, as a terminal does after typing.
+        self.view.scroll(false, usize::MAX, self.size.0);
+        Step::Go
     }
 
-    /// Waits for the last lines to be printed; `Ok` if the user quit, the error if the
-    /// connection was lost.
-    fn finish(&self) -> Result<(), ClientError> {
-        self.screen.wait_finished(QUIT_WAIT);
-        match self.screen.lost() {
-            Some(err) => Err(err),
-            None => Ok(()),
+    fn show_answer(&mut self, answer: Answer) {
+        let stamp = timestamp(self.timestamps);
+        match answer {
+            Answer::Notice(text) => {
+                let shown = self.style.client_notice(&stamp, &text);
+                self.view.push(shown);
+            }
+            Answer::Error(text) => {
+                let shown = self.style.client_error(&stamp, &text);
+                self.view.push(shown);
+            }
+            Answer::Clear => {
+                self.view.clear();
+                self.last = None;
+            }
         }
     }
-}
 
-/// How a server line or news of a reconnection shows.
-fn show_event(style: Style, stamp: &str, event: &Event) -> String {
-    let status = event.status().unwrap_or_default();
-    match event {
-        Event::Line(line) => style.server_line(stamp, line),
-        Event::Reconnecting { .. } => style.client_error(stamp, &status),
-        Event::Reconnected { .. } => style.client_notice(stamp, &status),
+    fn show_event(&mut self, event: Event) {
+        let stamp = timestamp(self.timestamps);
+        let status = event.status().unwrap_or_default();
+        let shown = match event {
+            Event::Line(line) => {
+                // Under the session's lock, not a copy of it: this runs for every line.
+                let (ignored, joined, (mention, alert)) = self.link.with_session(|session| {
+                    let ignored = session.ignores_line(&line);
+                    (ignored, session.is_joined(), attention(session, &line))
+                });
+                if ignored {
+                    return;
+                }
+                if !joined && matches!(ServerLine::parse(&line), ServerLine::Refusal(_)) {
+                    self.asking_name = true;
+                }
+                let help_line = matches!(
+                    ServerLine::parse(&line),
+                    ServerLine::Notice(Notice::Help { .. })
+                );
+                match self.help {
+                    Help::Asked if help_line => self.help = Help::Listing,
+                    Help::Listing if !help_line => self.list_client_commands(),
+                    _ => {}
+                }
+                if alert {
+                    self.alerts += 1;
+                }
+                self.style.server_line(&stamp, &line, mention)
+            }
+            Event::Quiet(_) => return,
+            Event::Reconnecting { .. } => self.style.client_error(&stamp, &status),
+            Event::Reconnected { .. } => self.style.client_notice(&stamp, &status),
+        };
+        self.view.push(shown);
+    }
+
+    /// Adds the client's own commands after the server's `/help` lines.
+    fn list_client_commands(&mut self) {
+        self.help = Help::None;
+        let stamp = timestamp(self.timestamps);
+        for help in commands::client_help() {
+            let shown = self.style.client_notice(&stamp, &format!("* {help}"));
+            self.view.push(shown);
+        }
+    }
+
+    /// Rings the bell (and asks for a notification where the terminal has them) once
+    /// for a burst of mentions and private messages.
+    fn ring(&mut self) {
+        if self.alerts == 0 || !self.bell {
+            return;
+        }
+        let quiet = self
+            .last_bell
+            .is_some_and(|last| last.elapsed() < BELL_QUIET);
+        if quiet {
+            return;
+        }
+        self.last_bell = Some(Instant::now());
+        let place = self.link.with_session(|session| session.room().to_string());
+        let text = format!("chat: a mention or a private message in {place}");
+        let notification = match self.notify {
+            Some(Notify::Osc9) => format!("\x1b]9;{text}\x07"),
+            Some(Notify::Osc777) => format!("\x1b]777;notify;chat;{text}\x07"),
+            None => String::new(),
+        };
+        let _ = self.tty.write(format!("\x07{notification}").as_bytes());
+    }
+
+    fn remember(&mut self, input: &str) {
+        if self.history_wanted && !self.history_loaded {
+            self.history_loaded = true;
+            self.history_file = history_path(self.link.session().name());
+        }
+        if self.editor.remember(input)
+            && let Some(path) = &self.history_file
+            && let Err(err) = append_history(path, input)
+        {
+            log::warn!("could not save input history to {}: {err}", path.display());
+        }
+    }
+
+    /// Loads the user's history once the name is known for sure (the welcome).
+    fn load_history(&mut self) {
+        if self.history_loaded || !self.history_wanted {
+            return;
+        }
+        let session = self.link.session();
+        if !session.is_joined() {
+            return;
+        }
+        self.history_loaded = true;
+        self.history_file = history_path(session.name());
+        if let Some(path) = &self.history_file {
+            match read_history(path) {
+                Ok(history) => self.editor = Editor::new(history),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => log::warn!("could not read history from {}: {err}", path.display()),
+            }
+        }
+    }
+
+    fn draw(&mut self) {
+        self.load_history();
+        let session = self.link.session();
+        let prompt = if session.is_joined() {
+            self.style.prompt(session.name(), session.room())
+        } else if self.asking_name {
+            Styled::plain("name> ")
+        } else {
+            Styled::plain("")
+        };
+        let status = self.editor.status().map(|text| self.style.status(&text));
+        let (width, height) = self.size;
+        let frame = self.view.render(
+            width,
+            height,
+            self.color,
+            &Input {
+                prompt,
+                line: self.editor.line(),
+                before_cursor: self.editor.before_cursor(),
+                status,
+            },
+        );
+        let mut out = String::from("\x1b[?2026h\x1b[?25l");
+        if self.last.is_none() {
+            out.push_str("\x1b[0m\x1b[2J");
+        }
+        for (index, row) in frame.rows.iter().enumerate() {
+            let same = self
+                .last
+                .as_ref()
+                .is_some_and(|last| last.rows.get(index) == Some(row));
+            if !same {
+                // Erase first, then write: erasing after a row that fills the width
+                // would erase its last column.
+                out.push_str(&format!("\x1b[{};1H\x1b[2K{row}", index + 1));
+            }
+        }
+        let title = title(&session, self.alerts);
+        if title != self.title {
+            out.push_str(&format!("\x1b]2;{title}\x07"));
+            self.title = title;
+        }
+        let (column, row) = frame.cursor;
+        out.push_str(&format!(
+            "\x1b[{};{}H\x1b[?25h\x1b[?2026l",
+            row + 1,
+            column + 1
+        ));
+        if self.tty.write(out.as_bytes()).is_ok() {
+            self.last = Some(frame);
+        }
+    }
+
+    fn leave(&mut self) {
+        self.tty.restore();
     }
 }
 
-fn new_editor() -> Result<LineEditor, ClientError> {
-    let config = Config::builder()
-        .max_history_size(HISTORY_LINES)
-        .and_then(|builder| builder.history_ignore_dups(true))
-        .map_err(terminal_error)?
-        .history_ignore_space(true)
-        .auto_add_history(false)
-        .completion_type(CompletionType::List)
-        .build();
-    Editor::with_config(config).map_err(terminal_error)
+/// Whether `line` mentions us (and is to be highlighted), and whether it asks for
+/// attention (a mention or a private message from someone else).
+fn attention(session: &crate::session::Session, line: &str) -> (bool, bool) {
+    let me = name_key(session.name());
+    match ServerLine::parse(line) {
+        ServerLine::Chat { from, text }
+        | ServerLine::Notice(Notice::Action { name: from, text }) => {
+            let mention = name_key(from) != me && session.mentions_me(text);
+            (mention, mention)
+        }
+        ServerLine::Private { from, .. } => (false, name_key(from) != me),
+        _ => (false, false),
+    }
 }
 
-fn terminal_error(err: ReadlineError) -> ClientError {
-    ClientError::Terminal(err.to_string())
+/// The escape sequence a terminal takes as a desktop notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notify {
+    /// `OSC 9`: iTerm2, WezTerm, kitty.
+    Osc9,
+    /// `OSC 777 ; notify`: VTE (GNOME Terminal), foot, urxvt.
+    Osc777,
+}
+
+/// Which notification this terminal understands, from what it says of itself; `None`
+/// when unsure (a terminal that doesn't know a sequence may show it).
+fn notification_kind(
+    term: &str,
+    term_program: Option<&str>,
+    kitty: bool,
+    vte: bool,
+) -> Option<Notify> {
+    if kitty || matches!(term_program, Some("iTerm.app" | "WezTerm")) {
+        Some(Notify::Osc9)
+    } else if vte || term.starts_with("foot") || term.starts_with("rxvt") {
+        Some(Notify::Osc777)
+    } else {
+        None
+    }
+}
+
+/// What Tab may complete, from what the session knows.
+fn known(link: &Link) -> Known {
+    let session = link.session();
+    Known {
+        names: session.completion_names(),
+        recipients: session.recipients(),
+        rooms: session.rooms(),
+    }
+}
+
+/// The window title: who and where, with the count of mentions and private messages
+/// since the last key.
+fn title(session: &crate::session::Session, alerts: usize) -> String {
+    let place = if session.is_joined() {
+        format!("{}@{}", session.name(), session.room())
+    } else {
+        session.name().to_string()
+    };
+    // Until the welcome the name is the one typed on the command line: nothing in it may
+    // end the title's escape sequence early.
+    let place: String = place.chars().filter(|c| !c.is_control()).collect();
+    match alerts {
+        0 => format!("chat: {place}"),
+        count => format!("({count}) chat: {place}"),
+    }
+}
+
+fn size() -> (usize, usize) {
+    crossterm::terminal::size().map_or((80, 24), |(columns, rows)| {
+        (usize::from(columns), usize::from(rows))
+    })
+}
+
+/// The terminal: its modes as they were, and a lock around writing to it, so that
+/// nothing is drawn after it was restored (by the main thread, the signal thread's
+/// fallback, or a panic).
+struct Tty {
+    state: Mutex<TtyState>,
+}
+
+struct TtyState {
+    saved: Option<Termios>,
+    restored: bool,
+}
+
+/// Switches to the alternate screen, bracketed paste on, the title saved.
+const ENTER: &[u8] = b"\x1b[?1049h\x1b[22;0t\x1b[?2004h\x1b[H\x1b[2J";
+/// Back to the main screen, bracketed paste off, colours reset, the cursor shown and
+/// the title put back.
+const LEAVE: &[u8] = b"\x1b[?2004l\x1b[0m\x1b[?25h\x1b[?2026l\x1b[?1049l\x1b[23;0t";
+
+impl Tty {
+    /// Saves the terminal's modes, makes it raw and takes the alternate screen; a panic
+    /// on any thread restores it and ends the client.
+    fn enter() -> io::Result<Arc<Tty>> {
+        let saved = termios::tcgetattr(io::stdin())?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        // Keep output processing, so that a stray `\n` still starts a new line.
+        raw.output_modes = saved.output_modes;
+        termios::tcsetattr(io::stdin(), OptionalActions::Now, &raw)?;
+        let tty = Arc::new(Tty {
+            state: Mutex::new(TtyState {
+                saved: Some(saved),
+                restored: false,
+            }),
+        });
+        let hooked = Arc::clone(&tty);
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            hooked.restore();
+            previous(info);
+            // A panic on any thread ends the client: the main thread may be waiting
+            // for a message nobody will send.
+            std::process::exit(101);
+        }));
+        tty.write(ENTER)?;
+        Ok(tty)
+    }
+
+    /// Writes to the terminal, unless it was restored.
+    fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        let state = lock(&self.state);
+        if state.restored {
+            return Ok(());
+        }
+        let mut out = io::stdout().lock();
+        out.write_all(bytes)?;
+        out.flush()
+    }
+
+    /// Puts the terminal back as it was, once; nothing is drawn after.
+    fn restore(&self) {
+        // `try_lock`: a panic while drawing holds the lock on this very thread.
+        let mut guard = match self.state.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        let state = match guard.as_deref_mut() {
+            Some(state) if state.restored => return,
+            Some(state) => {
+                state.restored = true;
+                state.saved.take()
+            }
+            None => None,
+        };
+        let mut out = io::stdout();
+        let _ = out.write_all(LEAVE);
+        let _ = out.flush();
+        if let Some(saved) = state {
+            let _ = termios::tcsetattr(io::stdin(), OptionalActions::Now, &saved);
+        }
+    }
 }
 
 /// Where the history of user `name` is kept: `chat-client/NAME.history` in the data
@@ -279,91 +763,105 @@ fn history_path(name: &str) -> Option<PathBuf> {
     Some(dir.join(format!("{}.history", protocol::fold_case(name))))
 }
 
-/// Adds a line to the history and, if it is kept, appends it to the file at once, so
-/// nothing is lost however the client ends.
-fn remember(editor: &mut LineEditor, file: Option<&Path>, input: &str) {
-    if input.trim().is_empty() {
-        return;
-    }
-    let result = editor
-        .add_history_entry(input)
-        .and_then(|added| match file {
-            Some(path) if added => editor.append_history(path),
-            _ => Ok(()),
-        });
-    if let Err(err) = result {
-        log::warn!("could not save input history: {err}");
-    }
+/// First line of a history file (the format rustyline wrote, so old files still load).
+const HISTORY_HEADER: &str = "#V2";
+
+/// Reads a history file: one entry per line, `\n` and `\\` escaped; the last
+/// [`HISTORY_LINES`] are kept.
+fn read_history(path: &Path) -> io::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut entries: Vec<String> = text
+        .lines()
+        .filter(|line| *line != HISTORY_HEADER && !line.is_empty())
+        .map(unescape)
+        .collect();
+    let excess = entries.len().saturating_sub(HISTORY_LINES);
+    entries.drain(..excess);
+    Ok(entries)
 }
 
-/// On SIGTERM or SIGHUP (a `kill`, a closed terminal window), which would otherwise end
-/// the client with the terminal still in raw mode: quits, restores the terminal and exits
-/// with 128 + the signal's number, as a shell reports a killed program. Returns where the
-/// signal is recorded (0 until one comes).
-fn leave_on_termination(
-    link: Arc<Link>,
-    saved: Option<Termios>,
-) -> Result<Arc<AtomicI32>, ClientError> {
-    use signal_hook::consts::{SIGHUP, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP])
-        .map_err(|err| ClientError::Terminal(err.to_string()))?;
-    let terminated_by = Arc::new(AtomicI32::new(0));
-    let recorded = Arc::clone(&terminated_by);
-    thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            if let Some(signal) = signals.forever().next() {
-                recorded.store(signal, Ordering::SeqCst);
-                link.quit();
-                if let Some(saved) = &saved {
-                    restore(saved, true);
-                }
-                std::process::exit(128 + signal);
+/// Appends one entry at once, so nothing is lost however the client ends.
+fn append_history(path: &Path, entry: &str) -> io::Result<()> {
+    let fresh = !path.exists();
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let mut text = String::new();
+    if fresh {
+        text.push_str(HISTORY_HEADER);
+        text.push('\n');
+    }
+    text.push_str(&entry.replace('\\', "\\\\").replace('\n', "\\n"));
+    text.push('\n');
+    file.write_all(text.as_bytes())
+}
+
+fn unescape(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
             }
-        })
-        .map_err(|err| ClientError::Terminal(err.to_string()))?;
-    Ok(terminated_by)
-}
-
-/// Puts the terminal back as it was when dropped, and on a panic in any thread.
-struct Restore {
-    saved: Option<Termios>,
-}
-
-impl Restore {
-    fn save() -> Restore {
-        let saved = termios::tcgetattr(io::stdin()).ok();
-        if let Some(saved) = saved.clone() {
-            let previous = panic::take_hook();
-            panic::set_hook(Box::new(move |info| {
-                restore(&saved, true);
-                previous(info);
-                // A panic on any thread ends the client: the main thread may be blocked
-                // reading a key, with nobody left to read the server.
-                std::process::exit(101);
-            }));
-        }
-        Restore { saved }
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.saved {
-            restore(saved, false);
+        } else {
+            out.push(c);
         }
     }
+    out
 }
 
-/// Restores the terminal modes, turns off bracketed paste (which the editor turns on
-/// while it reads) and resets colours. `interrupted`: the editor may have left the cursor
-/// on the prompt, so start a new line.
-fn restore(saved: &Termios, interrupted: bool) {
-    let _ = termios::tcsetattr(io::stdin(), OptionalActions::Now, saved);
-    let mut out = io::stdout();
-    let _ = out.write_all(b"\x1b[?2004l\x1b[0m");
-    if interrupted {
-        let _ = out.write_all(b"\r\n");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_entries_survive_the_file() {
+        let dir = std::env::temp_dir().join(format!("chat-history-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("alice.history");
+        let _ = std::fs::remove_file(&path);
+        for entry in ["one", "two\nlines", "back\\slash"] {
+            append_history(&path, entry).expect("append");
+        }
+        let read = read_history(&path).expect("read");
+        assert_eq!(read, ["one", "two\nlines", "back\\slash"]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    let _ = out.flush();
+
+    #[test]
+    fn notifications_only_where_the_terminal_has_them() {
+        assert_eq!(
+            notification_kind("xterm-256color", Some("WezTerm"), false, false),
+            Some(Notify::Osc9)
+        );
+        assert_eq!(
+            notification_kind("xterm-kitty", None, true, false),
+            Some(Notify::Osc9)
+        );
+        assert_eq!(
+            notification_kind("xterm-256color", None, false, true),
+            Some(Notify::Osc777)
+        );
+        assert_eq!(
+            notification_kind("foot", None, false, false),
+            Some(Notify::Osc777)
+        );
+        assert_eq!(notification_kind("screen", None, false, false), None);
+    }
+
+    #[test]
+    fn attention_is_for_mentions_and_private_messages_from_others() {
+        let mut session = crate::session::Session::new("alice");
+        session.observe("* welcome alice, you are in #lobby (2): alice, bob");
+        assert_eq!(attention(&session, "bob: hi Alice!"), (true, true));
+        assert_eq!(attention(&session, "* bob waves at alice"), (true, true));
+        assert_eq!(attention(&session, "bob: hi all"), (false, false));
+        assert_eq!(attention(&session, "bob -> alice: psst"), (false, true));
+        assert_eq!(attention(&session, "alice -> bob: psst"), (false, false));
+        assert_eq!(attention(&session, "* alice quit"), (false, false));
+    }
 }

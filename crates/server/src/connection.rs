@@ -388,6 +388,20 @@ impl<'a> Connection<'a> {
                     }
                 },
             },
+            Command::Nick {
+                name: input,
+                password: Some(_),
+            } if self
+                .shared
+                .store
+                .account(&protocol::name_key(input))
+                .ok()
+                .flatten()
+                .is_none() =>
+            {
+                let name = protocol::sanitize(input);
+                outbox.send_borrowed(&Refusal::NotRegistered { name: &name }.into());
+            }
             Command::Nick { name: input, .. } => match Name::new(input) {
                 Err(reason) => {
                     let name = Quoted::new(input);
