@@ -122,7 +122,7 @@ mod tests {
         let known = known();
         let cases: &[(&str, usize, &[&str])] = &[
             ("/ni", 0, &["/nick "]),
-            ("/WH", 0, &["/who", "/whisper "]),
+            ("/WH", 0, &["/who", "/whisper ", "/whois "]),
             ("/종", 0, &["/종료 "]),
             ("/r", 0, &["/reply ", "/r ", "/rooms "]),
             ("/x", 0, &[]),
