@@ -124,7 +124,7 @@ mod tests {
             ("/ni", 0, &["/nick "]),
             ("/WH", 0, &["/who", "/whisper ", "/whois "]),
             ("/종", 0, &["/종료 "]),
-            ("/r", 0, &["/reply ", "/r ", "/rooms "]),
+            ("/r", 0, &["/reply ", "/r ", "/register ", "/rooms "]),
             ("/x", 0, &[]),
             ("//no", 0, &[]),
             ("b", 0, &["bob: ", "Bobby: "]),
