@@ -140,9 +140,10 @@ fn rename_is_seen_by_the_room_and_frees_the_old_name() {
     new_alice.expect("! you are already called alice");
     new_alice.send("/nick Alice");
     new_alice.expect("* alice is now Alice");
-    // A password after the name is for a registered name; "bad" is not one.
     new_alice.send("/nick bad name");
-    new_alice.expect("! bad is not registered");
+    new_alice.expect(
+        "! invalid name \"bad name\": it contains a space; use 1-32 letters, digits, _ or -",
+    );
     new_alice.send("/who");
     new_alice.expect("* #lobby (3): Alice, alicia, bob");
 }

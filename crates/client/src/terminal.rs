@@ -265,9 +265,6 @@ impl Ui {
                     Err(_) => break,
                 }
             }
-            if self.help == Help::Listing {
-                self.list_client_commands();
-            }
             self.ring();
             match step {
                 Step::Go => self.draw(),
@@ -449,19 +446,30 @@ impl Ui {
                 if !joined && matches!(ServerLine::parse(&line), ServerLine::Refusal(_)) {
                     self.asking_name = true;
                 }
-                let help_line = matches!(
-                    ServerLine::parse(&line),
-                    ServerLine::Notice(Notice::Help { .. })
-                );
+                let help_usage = match ServerLine::parse(&line) {
+                    ServerLine::Notice(Notice::Help { usage, .. }) => Some(usage.to_string()),
+                    _ => None,
+                };
                 match self.help {
-                    Help::Asked if help_line => self.help = Help::Listing,
-                    Help::Listing if !help_line => self.list_client_commands(),
+                    Help::Asked if help_usage.is_some() => self.help = Help::Listing,
+                    Help::Listing if help_usage.is_none() => self.list_client_commands(),
                     _ => {}
                 }
                 if alert {
                     self.alerts += 1;
                 }
-                self.style.server_line(&stamp, &line, mention)
+                let shown = self.style.server_line(&stamp, &line, mention);
+                // The server's list ends with `//TEXT`: the client's own commands follow.
+                if self.help == Help::Listing
+                    && help_usage
+                        .as_deref()
+                        .is_some_and(|usage| usage.starts_with("//"))
+                {
+                    self.view.push(shown);
+                    self.list_client_commands();
+                    return;
+                }
+                shown
             }
             Event::Quiet(_) => return,
             Event::Reconnecting { .. } => self.style.client_error(&stamp, &status),

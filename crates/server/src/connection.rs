@@ -10,15 +10,17 @@ use std::time::{Duration, Instant};
 
 use chat_protocol::framing::{Frame, LineFramer};
 use chat_protocol::{
-    self as protocol, Command, HELP, Name, Notice, ParseError, QuitReason, Quoted, Refusal,
-    ServerLine,
+    self as protocol, Command, HELP, Name, NameError, Notice, ParseError, QuitReason, Quoted,
+    Refusal, UtcTime,
 };
 
+use crate::account::{Accounts, Login, name_refused};
 use crate::address::{Flood, Ticket};
 use crate::config::Config;
 use crate::queue::{CloseReason, Outbox};
-use crate::registry::{Farewell, JoinError, MoveError, Registry};
+use crate::registry::{Farewell, MoveError, Registry};
 use crate::server::Shared;
+use crate::store::{Mail, Posted};
 
 /// Lines `/history` shows when not told how many.
 const DEFAULT_HISTORY_LINES: usize = 20;
@@ -46,6 +48,8 @@ enum End {
     Shutdown,
     /// No name within the handshake timeout.
     HandshakeTimeout,
+    /// Too many wrong passwords.
+    WrongPasswords,
 }
 
 impl End {
@@ -57,7 +61,7 @@ impl End {
             End::Closed => reason(QuitReason::Closed),
             End::Lost(_) => reason(QuitReason::Lost),
             End::TooSlow => reason(QuitReason::TooSlow),
-            End::Shutdown | End::HandshakeTimeout => Farewell::Silent,
+            End::Shutdown | End::HandshakeTimeout | End::WrongPasswords => Farewell::Silent,
         }
     }
 }
@@ -66,6 +70,7 @@ impl End {
 /// every way out of the connection thread (including a panic) frees the name.
 struct Membership<'a> {
     registry: &'a Registry,
+    outbox: Arc<Outbox>,
     key: String,
     name: String,
     /// Set just before the membership is dropped; `connection lost` until then.
@@ -74,7 +79,7 @@ struct Membership<'a> {
 
 impl Drop for Membership<'_> {
     fn drop(&mut self) {
-        self.registry.leave(&self.key, &self.farewell);
+        self.registry.leave(&self.key, &self.outbox, &self.farewell);
     }
 }
 
@@ -92,6 +97,7 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
         peer,
         flood: ticket.flood(),
         member: None,
+        wrong_passwords: 0,
     };
     // A read ending because the server closed the socket is explained by why it did.
     let end = match (connection.serve(), outbox.close_reason()) {
@@ -112,6 +118,9 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
         End::TooSlow if logs(log::Level::Warn) => log::warn!("{peer} {who} dropped: too slow"),
         End::HandshakeTimeout if logs(log::Level::Info) => {
             log::info!("{peer} handshake timed out");
+        }
+        End::WrongPasswords if logs(log::Level::Warn) => {
+            log::warn!("{peer} closed: too many wrong passwords");
         }
         End::Quit(_) if logs(log::Level::Info) => log::info!("{peer} {who} left: quit"),
         End::Closed if logs(log::Level::Info) => log::info!("{peer} {who} left: closed"),
@@ -161,6 +170,8 @@ struct Connection<'a> {
     peer: SocketAddr,
     flood: &'a mut Flood,
     member: Option<Membership<'a>>,
+    /// Wrong passwords this connection sent.
+    wrong_passwords: u32,
 }
 
 impl<'a> Connection<'a> {
@@ -303,19 +314,18 @@ impl<'a> Connection<'a> {
         if protocol::is_quit(input) {
             return Some(End::Quit(None));
         }
-        let name = match Name::new(input) {
-            Ok(name) => name,
-            Err(reason) => {
-                let name = Quoted::new(input);
-                self.outbox
-                    .send_borrowed(&Refusal::InvalidName { name, reason }.into());
-                return None;
-            }
-        };
-        match self.registry.join(&name, &self.outbox) {
-            Ok(key) => {
+        let mut wrong = self.wrong_passwords;
+        let login = self.accounts().handshake(input, &mut wrong);
+        self.wrong_passwords = wrong;
+        match login {
+            Login::Joined {
+                key,
+                name,
+                registered,
+            } => {
                 if self.logs(log::Level::Info) {
-                    log::info!("{} joined as {name}", self.peer);
+                    let how = if registered { " (registered)" } else { "" };
+                    log::info!("{} joined as {name}{how}", self.peer);
                 }
                 // From now on only keepalive decides that a silent client is gone.
                 if let Err(err) = self.outbox.transport().set_read_timeout(None) {
@@ -323,30 +333,174 @@ impl<'a> Connection<'a> {
                 }
                 self.member = Some(Membership {
                     registry: self.registry,
+                    outbox: Arc::clone(&self.outbox),
                     key,
-                    name: name.to_string(),
+                    name,
                     farewell: End::Lost(io::Error::other("thread ended")).farewell(),
                 });
+                None
             }
-            Err(err) => {
-                self.log_refused_name(input, &err);
-                self.outbox.send_borrowed(&name_refused(input, &err));
-            }
+            Login::Again => None,
+            Login::Close => Some(End::WrongPasswords),
         }
-        None
     }
 
-    /// Logs why a name was refused; the name itself only if it can't be a password (which
-    /// would follow the name after a space).
-    fn log_refused_name(&self, name: &str, err: &JoinError) {
-        if !self.logs(log::Level::Info) {
+    /// `/msg NAME TEXT`: to someone online, or left for a registered name that isn't.
+    fn message(&self, key: &str, name: &str, to: &str, text: &str) {
+        let outbox = &self.outbox;
+        let Some(text) = relayed(text) else {
+            outbox.send_line(Refusal::Usage {
+                usage: "/msg NAME TEXT",
+            });
             return;
+        };
+        match self.registry.whisper(key, to, &text) {
+            // Read this sender more slowly rather than drop a recipient that reads.
+            Ok(Some(laggard)) => laggard.pace(),
+            Ok(None) => {}
+            Err(_) => self.leave_message(name, to, &text),
         }
-        let peer = self.peer;
-        if name.contains(char::is_whitespace) {
-            log::info!("{peer} name refused ({err}); not shown, it has a space");
-        } else {
-            log::info!("{peer} name refused ({err}): {}", Quoted::new(name));
+    }
+
+    /// Keeps a private message for a registered user who is offline.
+    fn leave_message(&self, from: &str, to: &str, text: &str) {
+        let outbox = &self.outbox;
+        let no_such_user = || {
+            let name = Quoted::new(to);
+            outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
+        };
+        if !protocol::is_name(to) {
+            return no_such_user();
+        }
+        let key = protocol::name_key(to);
+        let account = match self.shared.store.account(&key) {
+            Ok(Some(account)) => account,
+            Ok(None) => return no_such_user(),
+            Err(_) => {
+                return outbox.send_line(Refusal::Unavailable {
+                    what: "the mailbox",
+                });
+            }
+        };
+        let mail = Mail {
+            time: UtcTime::now(),
+            from: from.to_string(),
+            to: account.name.clone(),
+            text: text.to_string(),
+        };
+        let name = &account.name;
+        match self.shared.store.post(&key, mail, self.config.mailbox_max) {
+            Ok(Posted::Kept) => outbox.send_borrowed(&Notice::Offline { name }.into()),
+            Ok(Posted::Full) => outbox.send_borrowed(&Refusal::MailboxFull { name }.into()),
+            Err(_) => outbox.send_line(Refusal::Unavailable {
+                what: "the mailbox",
+            }),
+        }
+    }
+
+    /// `/nick NEW [PASSWORD]`.
+    fn nick(&mut self, input: &str, password: Option<&str>) {
+        let Some(member) = &self.member else {
+            return;
+        };
+        let (key, current) = (member.key.clone(), member.name.clone());
+        let outbox = Arc::clone(&self.outbox);
+        let typed = match password {
+            Some(password) => format!("{input} {password}"),
+            None => input.to_string(),
+        };
+        let new_name = match Name::new(input) {
+            Ok(name) if password.is_none() && *name == current => {
+                outbox.send_borrowed(&Refusal::AlreadyCalled { name: &name }.into());
+                return;
+            }
+            Ok(name) => name,
+            Err(reason) => {
+                let name = Quoted::new(&typed);
+                let reason = if password.is_some() {
+                    NameError::BadChar(' ')
+                } else {
+                    reason
+                };
+                outbox.send_borrowed(&Refusal::InvalidName { name, reason }.into());
+                return;
+            }
+        };
+        let Some(registered) = self.accounts().may_rename(&new_name, &typed, password) else {
+            return;
+        };
+        match self.registry.rename(&key, &new_name) {
+            Ok(new_key) => {
+                self.registry.set_registered(&new_key, registered);
+                if self.logs(log::Level::Info) {
+                    log::info!("{} renamed {current} to {new_name}", self.peer);
+                }
+                if let Some(member) = &mut self.member {
+                    member.key = new_key;
+                    member.name = new_name.to_string();
+                }
+            }
+            Err(err) => outbox.send_borrowed(&name_refused(input, &err)),
+        }
+    }
+
+    /// `/seen NAME`.
+    fn seen(&self, input: &str) {
+        let outbox = &self.outbox;
+        if !protocol::is_name(input) {
+            let name = Quoted::new(input);
+            return outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
+        }
+        let key = protocol::name_key(input);
+        if let Some((name, room)) = self.registry.room_of(&key) {
+            let room = &room;
+            return outbox.send_borrowed(&Notice::SeenHere { name: &name, room }.into());
+        }
+        match self.shared.store.last_seen(&key) {
+            Ok(Some((name, time))) => {
+                let elapsed = UtcTime::now().unix().saturating_sub(time.unix());
+                let ago = protocol::ago(Duration::from_secs(elapsed.max(0).unsigned_abs()));
+                let (name, ago) = (name.as_str(), ago.as_str());
+                outbox.send_borrowed(&Notice::SeenAt { name, time, ago }.into());
+            }
+            Ok(None) => outbox.send_borrowed(&Refusal::NeverSeen { name: input }.into()),
+            Err(_) => outbox.send_line(Refusal::Unavailable { what: "/seen" }),
+        }
+    }
+
+    /// `/whois NAME`.
+    fn whois(&self, input: &str) {
+        let outbox = &self.outbox;
+        let key = protocol::name_key(input);
+        let Some(whois) = protocol::is_name(input)
+            .then(|| self.registry.whois(&key))
+            .flatten()
+        else {
+            let name = Quoted::new(input);
+            return outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
+        };
+        let registered = whois.registered || matches!(self.shared.store.account(&key), Ok(Some(_)));
+        let idle = idle_text(whois.idle);
+        let notice = Notice::Whois {
+            name: &whois.name,
+            registered,
+            room: Some(&whois.room),
+            idle: &idle,
+            since: whois.since,
+            away: whois.away.as_deref(),
+        };
+        outbox.send_borrowed(&notice.into());
+    }
+
+    /// What account work needs.
+    fn accounts(&self) -> Accounts<'_> {
+        Accounts {
+            store: &*self.shared.store,
+            passwords: &self.shared.passwords,
+            registry: self.registry,
+            outbox: &self.outbox,
+            peer: self.peer,
+            log_limit: &self.shared.log_limit,
         }
     }
 
@@ -374,55 +528,11 @@ impl<'a> Connection<'a> {
                 }
                 Some(action) => self.registry.act(&member.key, &action),
             },
-            Command::Msg { to, text } => match relayed(text) {
-                None => outbox.send_line(Refusal::Usage {
-                    usage: "/msg NAME TEXT",
-                }),
-                Some(text) => match self.registry.whisper(&member.key, to, &text) {
-                    // Read this sender more slowly rather than drop a recipient that reads.
-                    Ok(Some(laggard)) => laggard.pace(),
-                    Ok(None) => {}
-                    Err(_) => {
-                        let name = Quoted::new(to);
-                        outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
-                    }
-                },
-            },
-            Command::Nick {
-                name: input,
-                password: Some(_),
-            } if self
-                .shared
-                .store
-                .account(&protocol::name_key(input))
-                .ok()
-                .flatten()
-                .is_none() =>
-            {
-                let name = protocol::sanitize(input);
-                outbox.send_borrowed(&Refusal::NotRegistered { name: &name }.into());
+            Command::Msg { to, text } => {
+                let (key, name) = (member.key.clone(), member.name.clone());
+                self.message(&key, &name, to, text);
             }
-            Command::Nick { name: input, .. } => match Name::new(input) {
-                Err(reason) => {
-                    let name = Quoted::new(input);
-                    outbox.send_borrowed(&Refusal::InvalidName { name, reason }.into());
-                }
-                Ok(new_name) if *new_name == member.name => {
-                    outbox.send_borrowed(&Refusal::AlreadyCalled { name: &new_name }.into());
-                }
-                Ok(new_name) => match self.registry.rename(&member.key, &new_name) {
-                    Ok(new_key) => {
-                        if log::log_enabled!(log::Level::Info)
-                            && self.shared.log_limit.allow(self.peer.ip())
-                        {
-                            log::info!("{} renamed {} to {new_name}", self.peer, member.name);
-                        }
-                        member.key = new_key;
-                        member.name = new_name.to_string();
-                    }
-                    Err(err) => outbox.send_borrowed(&name_refused(input, &err)),
-                },
-            },
+            Command::Nick { name, password } => self.nick(name, password),
             Command::History(count) => {
                 let max = self.config.history_max;
                 let limit = count.unwrap_or(DEFAULT_HISTORY_LINES).min(max);
@@ -431,15 +541,33 @@ impl<'a> Connection<'a> {
                     Err(_) => outbox.send_line(Refusal::Unavailable { what: "history" }),
                 }
             }
-            Command::Register(_)
-            | Command::Password { .. }
-            | Command::Unregister(_)
-            | Command::Seen(_)
-            | Command::Away(_)
-            | Command::Back
-            | Command::Whois(_) => outbox.send_line(Refusal::Unavailable {
-                what: "that command",
-            }),
+            Command::Register(password) => {
+                let (key, name) = (member.key.clone(), member.name.clone());
+                if self.accounts().register(&key, &name, password) {
+                    self.registry.set_registered(&key, true);
+                }
+            }
+            Command::Password { old, new } => {
+                let (key, name) = (member.key.clone(), member.name.clone());
+                self.accounts().change_password(&key, &name, old, new);
+            }
+            Command::Unregister(password) => {
+                let (key, name) = (member.key.clone(), member.name.clone());
+                if self.accounts().unregister(&key, &name, password) {
+                    self.registry.set_registered(&key, false);
+                }
+            }
+            Command::Seen(name) => self.seen(name),
+            Command::Away(reason) => {
+                let reason = reason.and_then(relayed).unwrap_or_else(|| "away".into());
+                self.registry.set_away(&member.key, Some(&reason));
+                outbox.send_borrowed(&Notice::MarkedAway { reason: &reason }.into());
+            }
+            Command::Back => {
+                self.registry.set_away(&member.key, None);
+                outbox.send_line(Notice::Back);
+            }
+            Command::Whois(name) => self.whois(name),
             Command::Join(room) => match self.registry.move_to(&member.key, room) {
                 Ok(()) => {
                     if log::log_enabled!(log::Level::Info)
@@ -474,16 +602,17 @@ fn relayed(text: &str) -> Option<Cow<'_, str>> {
     (!clean.is_empty()).then_some(clean)
 }
 
-/// The error line for a valid name that was not given out (`input` as the user sent it).
-fn name_refused<'a>(input: &'a str, err: &'a JoinError) -> ServerLine<'a> {
-    let name = Quoted::new(input);
-    match err {
-        JoinError::NameTaken => Refusal::NameTaken { name }.into(),
-        JoinError::LooksLike(holder) => {
-            let like = Quoted::new(holder);
-            Refusal::LookAlike { name, like }.into()
-        }
-    }
+/// How long someone has been idle, as `/whois` says it: `5 seconds`, `3 minutes`, ...
+fn idle_text(idle: Duration) -> String {
+    let seconds = idle.as_secs();
+    let (amount, unit) = match seconds {
+        0..60 => (seconds, "second"),
+        60..3600 => (seconds / 60, "minute"),
+        3600..86_400 => (seconds / 3600, "hour"),
+        _ => (seconds / 86_400, "day"),
+    };
+    let plural = if amount == 1 { "" } else { "s" };
+    format!("{amount} {unit}{plural}")
 }
 
 #[cfg(test)]

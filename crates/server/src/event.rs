@@ -38,6 +38,9 @@ pub enum EventKind {
     Quit(Option<String>),
     /// Someone took a new name.
     Renamed(Arc<str>),
+    /// Someone took their registered name back from a connection still open (a dropped
+    /// laptop): they are back, on a new connection.
+    Reconnected,
 }
 
 impl RoomEvent {
@@ -69,6 +72,7 @@ impl RoomEvent {
             }
             .into(),
             EventKind::Renamed(new) => Notice::Renamed { old: name, new }.into(),
+            EventKind::Reconnected => Notice::Reconnected { name }.into(),
         }
     }
 }

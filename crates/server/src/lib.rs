@@ -6,10 +6,12 @@
 //! - [`config`]: the limits ([`Config`]) and their validation.
 //! - `server`: the listening socket, the accept loop and shutdown ([`Server`]).
 //! - `connection`: one client's thread: handshake and commands.
+//! - `account`: registered names: logging in, taking a name back, registering.
 //! - `flood`: the token bucket behind flood control and connection rates.
 //! - `address`: limits per client address, and the flood allowance its connections share.
 //! - `capacity`: how many clients the kernel's limits allow this process.
 //! - `log_limit`: keeping the log's volume bounded whatever clients do.
+//! - `password`: Argon2id hashes of registered names' passwords, and slowing guessers.
 //! - `registry`: who is connected, in which room; every room event goes through it.
 //! - [`event`]: room events, numbered and timed, and the [`EventSink`] seam.
 //! - [`directory`]: name claims and room membership across instances.
@@ -20,6 +22,7 @@
 //!
 //! `docs/architecture.md` follows one chat line through these.
 
+mod account;
 mod address;
 mod capacity;
 pub mod config;
@@ -28,6 +31,7 @@ pub mod directory;
 pub mod event;
 mod flood;
 mod log_limit;
+mod password;
 mod queue;
 mod registry;
 mod server;

@@ -7,14 +7,15 @@
 //! is released, the queued lines are handed to the writers and the events to the sinks.
 //! Names are claimed from the [`Directory`] first, so they stay unique across instances.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::net::Shutdown;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use chat_protocol::{
-    self as protocol, LOBBY, MemberList, Name, NameError, Notice, ServerLine, UtcTime, fold_case,
-    name_key,
+    self as protocol, LOBBY, MemberList, Name, NameError, Notice, Refusal, ServerLine, UtcTime,
+    fold_case, name_key,
 };
 use chat_sync::lock;
 
@@ -106,6 +107,40 @@ struct User {
     /// The key of the user's room.
     room: String,
     outbox: Arc<Outbox>,
+    /// When this session joined.
+    since: UtcTime,
+    /// When the user last said something (chat, an action, a private message).
+    active: Instant,
+    away: Option<Away>,
+    /// Logged in with the password of a registered name.
+    registered: bool,
+}
+
+/// Someone's `/away`: the reason, and who has been told it since.
+#[derive(Debug)]
+struct Away {
+    reason: String,
+    told: HashSet<String>,
+}
+
+/// What `/whois` says of someone online.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whois {
+    pub name: String,
+    pub room: String,
+    pub registered: bool,
+    pub idle: Duration,
+    pub since: UtcTime,
+    pub away: Option<String>,
+}
+
+/// What became of a registered user's login while their name was held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TakeOver {
+    /// The name's connection was replaced by the new one.
+    Done,
+    /// Nobody holds the name here (it was freed meanwhile): join as usual.
+    NotHeld,
 }
 
 /// A user as their room holds them.
@@ -273,7 +308,12 @@ impl Registry {
     ///
     /// # Errors
     /// If the name, or one it looks like, is taken (here or on another instance).
-    pub fn join(&self, name: &Name, outbox: &Arc<Outbox>) -> Result<String, JoinError> {
+    pub fn join(
+        &self,
+        name: &Name,
+        outbox: &Arc<Outbox>,
+        registered: bool,
+    ) -> Result<String, JoinError> {
         let key = name_key(name);
         self.directory
             .claim(&key)
@@ -288,11 +328,16 @@ impl Registry {
                     name: Arc::clone(&name),
                     room: lobby.clone(),
                     outbox: Arc::clone(outbox),
+                    since: UtcTime::now(),
+                    active: Instant::now(),
+                    away: None,
+                    registered,
                 },
             );
             self.directory.moved(&name, Some(LOBBY));
             state.enter(&key, &lobby, change, false);
-            let welcome = state.member_list(&lobby, &remote, |members| {
+            let away = state.away_names(&lobby);
+            let welcome = state.member_list(&lobby, &remote, &away, |members| {
                 line_chunk(
                     &Notice::Welcome {
                         name: &name,
@@ -322,10 +367,18 @@ impl Registry {
         }
     }
 
-    /// Removes a user; unless the farewell is silent, the room is told `* NAME quit` or
-    /// `* NAME quit (REASON)`.
-    pub fn leave(&self, key: &str, farewell: &Farewell) {
+    /// Removes the user with key `key` if `outbox` is still theirs (a connection whose
+    /// name was taken back by its owner leaves nothing); unless the farewell is silent,
+    /// the room is told `* NAME quit` or `* NAME quit (REASON)`.
+    pub fn leave(&self, key: &str, outbox: &Arc<Outbox>, farewell: &Farewell) {
         let left = self.with_state(|state, change| {
+            let theirs = state
+                .users
+                .get(key)
+                .is_some_and(|user| Arc::ptr_eq(&user.outbox, outbox));
+            if !theirs {
+                return None;
+            }
             let user = state.users.remove(key)?;
             // Under the lock, so the name is free by the time anyone reads the notice.
             self.directory.release(key);
@@ -377,7 +430,8 @@ impl Registry {
                 rules,
                 ..
             } = state;
-            let user = users.get(key)?;
+            let user = users.get_mut(key)?;
+            user.active = Instant::now();
             let room = rooms.get_mut(&user.room)?;
             for mut event in events {
                 event.room = Arc::clone(&room.name);
@@ -399,7 +453,8 @@ impl Registry {
     /// `* NAME ACTION` to the whole room, sender included.
     pub fn act(&self, key: &str, action: &str) {
         self.with_state(|state, change| {
-            if let Some(user) = state.users.get(key) {
+            if let Some(user) = state.users.get_mut(key) {
+                user.active = Instant::now();
                 let (name, room) = (Arc::clone(&user.name), user.room.clone());
                 let kind = EventKind::Action(action.to_string());
                 state.post(&room, &name, kind, true, None, change);
@@ -420,8 +475,15 @@ impl Registry {
         text: &str,
     ) -> Result<Option<Arc<Outbox>>, NoSuchUser> {
         self.with_state(|state, change| {
-            let sender = state.users.get(key).ok_or(NoSuchUser)?;
-            let target = state.users.get(&name_key(to)).ok_or(NoSuchUser)?;
+            let target_key = name_key(to);
+            if !state.users.contains_key(key) || !state.users.contains_key(&target_key) {
+                return Err(NoSuchUser);
+            }
+            if let Some(sender) = state.users.get_mut(key) {
+                sender.active = Instant::now();
+            }
+            let sender = &state.users[key];
+            let target = &state.users[&target_key];
             let line = line_chunk(&ServerLine::Private {
                 from: &sender.name,
                 to: &target.name,
@@ -429,8 +491,23 @@ impl Registry {
             });
             change.delivery.push(&target.outbox, &line);
             let laggard = change.delivery.take_laggard();
+            let sender_outbox = Arc::clone(&sender.outbox);
             if !Arc::ptr_eq(&sender.outbox, &target.outbox) {
                 change.delivery.push(&sender.outbox, &line);
+            }
+            // Someone away answers once per sender per absence.
+            if let Some(target) = state.users.get_mut(&target_key)
+                && let Some(away) = &mut target.away
+                && key != target_key
+                && away.told.insert(key.to_string())
+            {
+                let notice = Notice::Away {
+                    name: &target.name,
+                    reason: &away.reason,
+                };
+                change
+                    .delivery
+                    .push(&sender_outbox, &line_chunk(&notice.into()));
             }
             Ok(laggard)
         })
@@ -528,7 +605,8 @@ impl Registry {
             }
             state.enter(key, &room_key, change, true);
             state.replay(&room_key, &outbox, change);
-            let members = state.member_list(&room_key, &remote, |members| {
+            let away = state.away_names(&room_key);
+            let members = state.member_list(&room_key, &remote, &away, |members| {
                 line_chunk(&Notice::Members(members).into())
             });
             change.delivery.push(&outbox, &members);
@@ -592,7 +670,9 @@ impl Registry {
             .get(key)
             .map_or_else(|| fold_case(LOBBY), |user| user.room.clone());
         let remote = self.directory.remote_members(&room_key);
-        lock(&self.state).member_list(&room_key, &remote, |members| {
+        let state = lock(&self.state);
+        let away = state.away_names(&room_key);
+        state.member_list(&room_key, &remote, &away, |members| {
             line_chunk(&Notice::Members(members).into())
         })
     }
@@ -631,6 +711,109 @@ impl Registry {
             }
             .into(),
         )
+    }
+
+    /// Gives the name with key `key`, held by a connection that is still open, to a new
+    /// connection of its owner (who gave its password): the old connection is told why
+    /// and closed, the new one is welcomed into the old one's room (with its recent lines),
+    /// and the room sees `* NAME reconnected` instead of a quit and a join.
+    pub fn take_over(&self, key: &str, outbox: &Arc<Outbox>) -> TakeOver {
+        let remote_room = lock(&self.state)
+            .users
+            .get(key)
+            .map(|user| user.room.clone());
+        let remote = remote_room
+            .as_deref()
+            .map(|room| self.directory.remote_members(room))
+            .unwrap_or_default();
+        let old = self.with_state(|state, change| {
+            let user = state.users.get_mut(key)?;
+            let old = std::mem::replace(&mut user.outbox, Arc::clone(outbox));
+            user.since = UtcTime::now();
+            user.active = Instant::now();
+            user.registered = true;
+            let (name, room_key) = (Arc::clone(&user.name), user.room.clone());
+            if let Some(member) = state
+                .rooms
+                .get_mut(&room_key)
+                .and_then(|room| room.members.get_mut(&fold_case(&name)))
+            {
+                member.outbox = Arc::clone(outbox);
+            }
+            let away = state.away_names(&room_key);
+            let welcome = state.member_list(&room_key, &remote, &away, |members| {
+                line_chunk(
+                    &Notice::Welcome {
+                        name: &name,
+                        members,
+                    }
+                    .into(),
+                )
+            });
+            change.delivery.push(outbox, &welcome);
+            state.replay(&room_key, outbox, change);
+            state.post(
+                &room_key,
+                &name,
+                EventKind::Reconnected,
+                true,
+                Some(outbox),
+                change,
+            );
+            Some((old, name))
+        });
+        let Some((old, name)) = old else {
+            return TakeOver::NotHeld;
+        };
+        old.send_borrowed(&Refusal::LoggedInElsewhere { name: &name }.into());
+        old.finish();
+        // Its thread is blocked reading: the end of input makes it leave (having nothing
+        // left to leave).
+        old.transport().shutdown(Shutdown::Read);
+        TakeOver::Done
+    }
+
+    /// Marks the user's session as logged in to their (now) registered name.
+    pub fn set_registered(&self, key: &str, registered: bool) {
+        if let Some(user) = lock(&self.state).users.get_mut(key) {
+            user.registered = registered;
+        }
+    }
+
+    /// Marks the user away (`Some` reason) or back (`None`).
+    pub fn set_away(&self, key: &str, reason: Option<&str>) {
+        if let Some(user) = lock(&self.state).users.get_mut(key) {
+            user.away = reason.map(|reason| Away {
+                reason: reason.to_string(),
+                told: HashSet::new(),
+            });
+        }
+    }
+
+    /// The room (as its name is shown) of someone online, by their key.
+    pub fn room_of(&self, key: &str) -> Option<(String, Arc<str>)> {
+        let state = lock(&self.state);
+        let user = state.users.get(key)?;
+        let room = state.rooms.get(&user.room)?;
+        Some((user.name.to_string(), Arc::clone(&room.name)))
+    }
+
+    /// What `/whois` says of someone online, by their key.
+    pub fn whois(&self, key: &str) -> Option<Whois> {
+        let state = lock(&self.state);
+        let user = state.users.get(key)?;
+        let room = state
+            .rooms
+            .get(&user.room)
+            .map_or_else(|| user.room.clone(), |room| room.name.to_string());
+        Some(Whois {
+            name: user.name.to_string(),
+            room,
+            registered: user.registered,
+            idle: user.active.elapsed(),
+            since: user.since,
+            away: user.away.as_ref().map(|away| away.reason.clone()),
+        })
     }
 
     /// How many users of this instance have joined.
@@ -780,25 +963,45 @@ impl State {
         change.delivery.push(outbox, &lines.into());
     }
 
-    /// The member list of a room (this instance's members and `remote` ones), formatted by
-    /// `line`.
+    /// The names of a room's members who are away.
+    fn away_names(&self, room_key: &str) -> Vec<Arc<str>> {
+        let Some(room) = self.rooms.get(room_key) else {
+            return Vec::new();
+        };
+        room.members
+            .values()
+            .filter(|member| {
+                self.users
+                    .get(&name_key(&member.name))
+                    .is_some_and(|user| user.away.is_some())
+            })
+            .map(|member| Arc::clone(&member.name))
+            .collect()
+    }
+
+    /// The member list of a room (this instance's members and `remote` ones, `away` marked),
+    /// formatted by `line`.
     fn member_list<R>(
         &self,
         room_key: &str,
         remote: &[String],
+        away: &[Arc<str>],
         line: impl FnOnce(MemberList<'_>) -> R,
     ) -> R {
         let Some(room) = self.rooms.get(room_key) else {
             return line(MemberList::new(room_key, 0, std::iter::empty()));
         };
+        let away: Vec<&str> = away.iter().map(|name| &**name).collect();
         let local = room.members.values().map(|member| &*member.name);
         if remote.is_empty() {
-            return line(MemberList::new(&room.name, room.members.len(), local));
+            let list = MemberList::new(&room.name, room.members.len(), local);
+            return line(list.with_away(away));
         }
         let mut names: Vec<&str> = local.chain(remote.iter().map(String::as_str)).collect();
         names.sort_by_key(|name| fold_case(name));
         names.dedup_by_key(|name| fold_case(name));
-        line(MemberList::new(&room.name, names.len(), names.into_iter()))
+        let list = MemberList::new(&room.name, names.len(), names.into_iter());
+        line(list.with_away(away))
     }
 }
 
@@ -862,12 +1065,14 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (alice, _a) = outbox(&writers, &listener);
         let (bob, _b) = outbox(&writers, &listener);
-        let alice_key = registry.join(&name("alice"), &alice).expect("alice joins");
-        let bob_key = registry.join(&name("Bob"), &bob).expect("bob joins");
+        let alice_key = registry
+            .join(&name("alice"), &alice, false)
+            .expect("alice joins");
+        let bob_key = registry.join(&name("Bob"), &bob, false).expect("bob joins");
         registry.say(&alice_key, "alice", "one\ntwo\n");
         registry.act(&bob_key, "waves");
         registry.rename(&bob_key, &name("rob")).expect("rename");
-        registry.leave("rob", &Farewell::Quit(None));
+        registry.leave("rob", &bob, &Farewell::Quit(None));
 
         let events = lock(&recorder.0).clone();
         let seen: Vec<(u64, String)> = events
@@ -903,17 +1108,19 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let (first, _a) = outbox(&writers, &listener);
         let (second, _b) = outbox(&writers, &listener);
-        let key = registry.join(&name("alice"), &first).expect("alice joins");
+        let key = registry
+            .join(&name("alice"), &first, false)
+            .expect("alice joins");
         assert_eq!(
-            registry.join(&name("ALICE"), &second),
+            registry.join(&name("ALICE"), &second, false),
             Err(JoinError::NameTaken)
         );
         let key = registry.rename(&key, &name("alicia")).expect("rename");
         assert_eq!(
-            registry.join(&name("alice"), &second),
+            registry.join(&name("alice"), &second, false),
             Ok("alice".to_string())
         );
-        registry.leave(&key, &Farewell::Silent);
+        registry.leave(&key, &first, &Farewell::Silent);
         assert_eq!(registry.len(), 1);
         writers.stop();
     }
@@ -931,18 +1138,24 @@ mod tests {
         let (mike, _m) = outbox(&writers, &listener);
         let (paul, _p) = outbox(&writers, &listener);
         let (nina, _n) = outbox(&writers, &listener);
-        let mike_key = registry.join(&name("mike"), &mike).expect("mike joins");
+        let mike_key = registry
+            .join(&name("mike"), &mike, false)
+            .expect("mike joins");
         // `m` and `rn` look alike: one key.
         assert_eq!(
-            registry.join(&name("rnike"), &paul),
+            registry.join(&name("rnike"), &paul, false),
             Err(JoinError::LooksLike("mike".to_string()))
         );
         assert_eq!(
-            registry.join(&name("MIKE"), &paul),
+            registry.join(&name("MIKE"), &paul, false),
             Err(JoinError::NameTaken)
         );
-        let paul_key = registry.join(&name("paul"), &paul).expect("paul joins");
-        registry.join(&name("Nina"), &nina).expect("nina joins");
+        let paul_key = registry
+            .join(&name("paul"), &paul, false)
+            .expect("paul joins");
+        registry
+            .join(&name("Nina"), &nina, false)
+            .expect("nina joins");
         // Sorted by name ignoring case, not by key (mike's is `rnike`).
         assert_eq!(
             &*registry.who(&paul_key),
@@ -982,11 +1195,11 @@ mod tests {
         let writers = Writers::start(1).expect("writers");
         let (alice, _client) = outbox(&writers, &listener);
         assert_eq!(
-            registry.join(&name("alice"), &alice),
+            registry.join(&name("alice"), &alice, false),
             Ok("alice".to_string())
         );
         assert_eq!(&*registry.rooms(None), b"* rooms: #lobby (1)\n");
-        registry.leave("alice", &Farewell::Silent);
+        registry.leave("alice", &alice, &Farewell::Silent);
         assert!(registry.is_empty());
         writers.stop();
     }

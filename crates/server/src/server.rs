@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::connection;
 use crate::directory::LocalDirectory;
 use crate::log_limit::LogLimit;
+use crate::password::Passwords;
 use crate::queue::Outbox;
 use crate::registry::Registry;
 use crate::store::{SqliteStore, Store};
@@ -102,6 +103,7 @@ pub(crate) struct Shared {
     max_clients: AtomicUsize,
     addresses: Arc<Addresses>,
     pub(crate) log_limit: LogLimit,
+    pub(crate) passwords: Passwords,
     stopping: AtomicBool,
     waker: Waker,
 }
@@ -214,6 +216,7 @@ impl Server {
             max_clients: AtomicUsize::new(config.max_clients.min(capacity.clients)),
             addresses: Arc::new(Addresses::new(config.address_limits())),
             log_limit: LogLimit::default(),
+            passwords: Passwords::default(),
             registry: Registry::new(config.rules(), directory, Arc::clone(&store), Vec::new()),
             store,
             writers: Writers::start(config.writer_thread_count())?,
