@@ -4,8 +4,9 @@
 use chat_protocol::framing::{Frame, LineFramer};
 use chat_protocol::{
     Command, MAX_NAME_CHARS, MemberList, Name, NameError, Notice, ParseError, Quoted, Refusal,
-    ServerLine, forges_notice, is_name, parse_line, sanitize,
+    RoomCount, ServerLine, UtcTime, forges_notice, is_name, parse_line, sanitize,
 };
+use std::time::{Duration, UNIX_EPOCH};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
@@ -141,7 +142,7 @@ proptest! {
 
     #[test]
     fn every_server_line_reads_back_as_it_was_written(
-        kind in 0usize..30,
+        kind in 0usize..90,
         names in prop::collection::vec(name(), 3),
         room in name(),
         text in "\\PC{0,60}",
@@ -164,7 +165,20 @@ proptest! {
         let action = format!("does {reason_text}");
         let rooms: Vec<(&str, usize)> = listed.iter().map(|name| (name.as_str(), count)).collect();
         let hashed: Vec<String> = rooms.iter().map(|(name, _)| format!("#{name}")).collect();
-        let rooms: Vec<(&str, usize)> = hashed.iter().map(String::as_str).zip(rooms.iter().map(|(_, n)| *n)).collect();
+        let rooms: Vec<RoomCount> = hashed
+            .iter()
+            .zip(rooms.iter())
+            .enumerate()
+            .map(|(index, (room, (_, count)))| RoomCount { room, count: *count, private: (index + number) % 3 == 0 })
+            .collect();
+        let time = UtcTime::from_system(UNIX_EPOCH + Duration::from_secs((number % 4_000_000_000) as u64));
+        fn maybe(number: usize, text: &str) -> Option<&str> {
+            (number % 2 == 0).then_some(text)
+        }
+        let links: Vec<String> = names.iter().take(1 + number % 3).map(|name| format!("chat://{name}.example:7878/{room}?key={name}")).collect();
+        let links: Vec<&str> = links.iter().map(String::as_str).collect();
+        let address = format!("127.0.{}.{}", number % 256, count % 256);
+        let target = if number % 2 == 0 { from } else { address.as_str() };
         let word: String = input.chars().filter(|c| !c.is_whitespace()).collect();
         let line: ServerLine = match kind {
             0 => ServerLine::Chat { from, text: &text },
@@ -196,6 +210,55 @@ proptest! {
             26 => Refusal::TooManyConnections.into(),
             27 => Refusal::TooManyRooms { max: number }.into(),
             28 => Refusal::LookAlike { name: Quoted::new(&input), like: Quoted::new(&text) }.into(),
+            29 => Notice::HistoryEnd { room: &room, count }.into(),
+            30 => Notice::Registered { name: from }.into(),
+            31 => Notice::PasswordChanged { name: from }.into(),
+            32 => Notice::Unregistered { name: from }.into(),
+            33 => Notice::Offline { name: from }.into(),
+            34 => Notice::MailWaiting { count }.into(),
+            35 => Notice::Away { name: from, reason: &text }.into(),
+            36 => Notice::MarkedAway { reason: &text }.into(),
+            37 => Notice::Back.into(),
+            38 => Notice::SeenHere { name: from, room: maybe(number, &room) }.into(),
+            39 => Notice::SeenAt { name: from, time, ago: "3 minutes ago" }.into(),
+            40 => Notice::Whois { name: from, registered: count % 2 == 0, room: maybe(number, &room), idle: "5 seconds", since: time, away: maybe(number, &text) }.into(),
+            41 => Notice::Reconnected { name: from }.into(),
+            42 => Notice::PrivateRoom { room: &room, links: links.clone() }.into(),
+            43 => Notice::Rekeyed { room: &room, links: links.clone() }.into(),
+            44 => Notice::PublicRoom { room: &room }.into(),
+            45 => Notice::Invited { from, room: &room, key: maybe(number, to) }.into(),
+            46 => Notice::InviteSent { room: &room, name: to }.into(),
+            47 => Notice::Owner { name: from, room: &room }.into(),
+            48 => Notice::Topic { room: &room, text: &text }.into(),
+            49 => Notice::NoTopic { room: &room }.into(),
+            50 => Notice::TopicSet { name: from, room: &room, text: &text }.into(),
+            51 => Notice::TopicCleared { name: from, room: &room }.into(),
+            52 => Notice::Kicked { name: from, by: to, reason: maybe(number, &text) }.into(),
+            53 => Notice::Banned { name: from, reason: maybe(number, &text) }.into(),
+            54 => Notice::Ban { target, until: (count % 2 == 0).then_some(time), reason: maybe(number, &text) }.into(),
+            55 => Notice::BanCount { count }.into(),
+            56 => Notice::Unbanned { target }.into(),
+            57 => Notice::Stats(&text).into(),
+            58 => Notice::Wall { name: from, text: &text }.into(),
+            59 => Refusal::ForgedAction.into(),
+            60 => Refusal::NeedsPassword { name: from }.into(),
+            61 => Refusal::WrongPassword { name: from }.into(),
+            62 => Refusal::TooManyTries.into(),
+            63 => Refusal::NotRegistered { name: from }.into(),
+            64 => Refusal::AlreadyRegistered { name: from }.into(),
+            65 => Refusal::BadPassword { min: count }.into(),
+            66 => Refusal::LoggedInElsewhere { name: from }.into(),
+            67 => Refusal::MailboxFull { name: from }.into(),
+            68 => Refusal::NeverSeen { name: from }.into(),
+            69 => Refusal::Unavailable { what: "the store" }.into(),
+            70 => Refusal::NeedInvite { room: &room }.into(),
+            71 => Refusal::RoomExists { room: &room }.into(),
+            72 => Refusal::NotOwner { room: &room }.into(),
+            73 => Refusal::NotAdmin.into(),
+            74 => Refusal::TooManyKeys.into(),
+            75 => Refusal::YouAreBanned { until: (count % 2 == 0).then_some(time), reason: maybe(number, &text) }.into(),
+            76 => Refusal::NotBanned { target }.into(),
+            77 => Refusal::NotInRoom { name: from, room: &room }.into(),
             _ => Refusal::InvalidRoom { room: Quoted::new(&input), reason }.into(),
         };
         let written = line.to_string();

@@ -177,7 +177,7 @@ fn rooms_isolate_chat_and_disappear_when_empty() {
         "! invalid room name \"bad room\": it contains a space; use 1-32 letters, digits, _ or -",
     );
     alice.send("/join");
-    alice.expect("! usage: /join ROOM");
+    alice.expect("! usage: /join ROOM [KEY]");
 
     alice.send("/join lobby");
     alice.expect("* alice joined #lobby");

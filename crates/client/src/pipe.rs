@@ -76,12 +76,14 @@ fn copy_stdin(link: &Link, out: &Mutex<io::Stdout>, timestamps: bool) {
             }
             continue;
         }
+        // Sent and written under the transcript's lock: an answer read meanwhile is
+        // written after one's own line, as the room saw them.
+        let mut out = lock(out);
         match link.send(&line) {
             Ok(()) => {
                 if let Ok(Command::Say(text)) = protocol::parse_line(&line) {
                     let name = link.session().name().to_string();
                     let text = protocol::sanitize(text);
-                    let mut out = lock(out);
                     let _ = writeln!(out, "{}{name}: {text}", timestamp(timestamps));
                     let _ = out.flush();
                 }

@@ -114,7 +114,7 @@ impl Session {
         }
         let expected = match protocol::parse_line(line) {
             Ok(Command::Nick { name, .. }) => Expected::Nick(name_key(name)),
-            Ok(Command::Join(room)) => match protocol::parse_room(room) {
+            Ok(Command::Join { room, .. }) => match protocol::parse_room(room) {
                 Ok(room) => Expected::Join(fold_case(&room)),
                 Err(_) => return,
             },
@@ -254,7 +254,8 @@ impl Session {
             }
             Notice::Joined { room, .. } | Notice::Left { room, .. } => self.remember_room(room),
             Notice::Rooms { rooms, .. } => {
-                for (room, _) in rooms {
+                for listed in rooms {
+                    let room = listed.room;
                     self.remember_room(room);
                 }
             }

@@ -21,8 +21,35 @@ pub enum Command<'a> {
         name: &'a str,
         password: Option<&'a str>,
     },
-    /// `/join ROOM`.
-    Join(&'a str),
+    /// `/join ROOM [KEY]` (a private room's key).
+    Join { room: &'a str, key: Option<&'a str> },
+    /// `/create [ROOM]`: a private room.
+    Create(Option<&'a str>),
+    /// `/invite [NAME]`.
+    Invite(Option<&'a str>),
+    /// `/rekey`.
+    Rekey,
+    /// `/topic [TEXT]` (`-` clears it).
+    Topic(Option<&'a str>),
+    /// `/kick NAME [REASON]`.
+    Kick {
+        name: &'a str,
+        reason: Option<&'a str>,
+    },
+    /// `/ban NAME|ADDRESS [DURATION] [REASON]`.
+    Ban {
+        target: &'a str,
+        duration: Option<&'a str>,
+        reason: Option<&'a str>,
+    },
+    /// `/unban NAME|ADDRESS`.
+    Unban(&'a str),
+    /// `/bans`.
+    Bans,
+    /// `/stats`.
+    Stats,
+    /// `/wall TEXT`.
+    Wall(&'a str),
     /// `/rooms [FILTER]`.
     Rooms(Option<&'a str>),
     /// `/me ACTION`.
@@ -88,7 +115,35 @@ pub const HELP: &[(&str, &str)] = &[
         "/nick NEW [PASSWORD]",
         "change your name (with its password, if NEW is registered)",
     ),
-    ("/join ROOM", "move to a room, creating it if needed"),
+    (
+        "/join ROOM [KEY]",
+        "move to a room, creating it if needed (a private one needs its KEY)",
+    ),
+    (
+        "/create [ROOM]",
+        "make a private room and move to it; it gives you its invite link",
+    ),
+    (
+        "/invite [NAME]",
+        "invite NAME to your room (alone: show the room's link)",
+    ),
+    (
+        "/rekey",
+        "give your private room a new key (old links stop working)",
+    ),
+    (
+        "/topic [TEXT]",
+        "show or set the room's topic (- clears it)",
+    ),
+    ("/kick NAME [REASON]", "send NAME out of your private room"),
+    (
+        "/ban NAME|ADDRESS [DURATION] [REASON]",
+        "keep someone out (admins; 10m, 2h, 1d, 0 = until lifted)",
+    ),
+    ("/unban NAME|ADDRESS", "lift a ban (admins)"),
+    ("/bans", "list the bans (admins)"),
+    ("/stats", "show the server's numbers (admins)"),
+    ("/wall TEXT", "tell everyone on the server (admins)"),
     (
         "/rooms [FILTER]",
         "list the rooms (whose name contains FILTER) and how many are in each",
@@ -159,7 +214,44 @@ pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
         "whois" => Ok(Command::Whois(required("/whois NAME")?)),
         "away" => Ok(Command::Away(arg)),
         "back" => Ok(Command::Back),
-        "join" => Ok(Command::Join(required("/join ROOM")?)),
+        "join" => {
+            let arg = required("/join ROOM [KEY]")?;
+            match split_word(arg) {
+                (room, Some(key)) if is_key_shaped(key) => Ok(Command::Join {
+                    room,
+                    key: Some(key),
+                }),
+                _ => Ok(Command::Join {
+                    room: arg,
+                    key: None,
+                }),
+            }
+        }
+        "create" => Ok(Command::Create(arg)),
+        "invite" => Ok(Command::Invite(arg)),
+        "rekey" => Ok(Command::Rekey),
+        "topic" => Ok(Command::Topic(arg)),
+        "kick" => {
+            let (name, reason) = split_word(required("/kick NAME [REASON]")?);
+            Ok(Command::Kick { name, reason })
+        }
+        "ban" => {
+            let (target, rest) = split_word(required("/ban NAME|ADDRESS [DURATION] [REASON]")?);
+            let (duration, reason) = match rest.map(split_word) {
+                Some((first, rest)) if is_duration(first) => (Some(first), rest),
+                Some(_) => (None, rest),
+                None => (None, None),
+            };
+            Ok(Command::Ban {
+                target,
+                duration,
+                reason,
+            })
+        }
+        "unban" => Ok(Command::Unban(required("/unban NAME|ADDRESS")?)),
+        "bans" => Ok(Command::Bans),
+        "stats" => Ok(Command::Stats),
+        "wall" => Ok(Command::Wall(required("/wall TEXT")?)),
         "msg" | "w" | "whisper" => {
             let usage = "/msg NAME TEXT";
             let (to, text) = required(usage)?
@@ -182,6 +274,40 @@ fn split_word(text: &str) -> (&str, Option<&str>) {
         Some((word, rest)) => (word, Some(rest.trim_start())),
         None => (text, None),
     }
+}
+
+/// Whether `word` could be a private room's key: 16 to 64 URL-safe base64 characters.
+/// Anything else after `/join ROOM` stays part of the room's name, so that
+/// `/join bad room` is refused as a bad name rather than tried as a key.
+pub fn is_key_shaped(word: &str) -> bool {
+    (16..=64).contains(&word.len())
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Whether `word` is a ban's duration: `0` (until lifted), or a number of minutes, hours
+/// or days (`10m`, `2h`, `1d`).
+fn is_duration(word: &str) -> bool {
+    word == "0"
+        || word
+            .strip_suffix(['m', 'h', 'd'])
+            .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A ban's duration in seconds (`0`: until lifted), if `text` is one.
+pub fn parse_duration(text: &str) -> Option<u64> {
+    if text == "0" {
+        return Some(0);
+    }
+    let unit = match text.chars().last()? {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let number: u64 = text[..text.len() - 1].parse().ok()?;
+    number.checked_mul(unit)
 }
 
 /// Whether a line (at the handshake, or typed) asks to leave.
@@ -247,7 +373,44 @@ mod tests {
             ("/back", Ok(Command::Back)),
             ("/seen bob", Ok(Command::Seen("bob"))),
             ("/whois bob", Ok(Command::Whois("bob"))),
-            ("/join #dev", Ok(Command::Join("#dev"))),
+            (
+                "/join #dev",
+                Ok(Command::Join {
+                    room: "#dev",
+                    key: None,
+                }),
+            ),
+            (
+                "/join #k3x9 Zm9vYmFyYmF6cXV4LV8",
+                Ok(Command::Join {
+                    room: "#k3x9",
+                    key: Some("Zm9vYmFyYmF6cXV4LV8"),
+                }),
+            ),
+            ("/create", Ok(Command::Create(None))),
+            (
+                "/ban bob 2h spamming the room",
+                Ok(Command::Ban {
+                    target: "bob",
+                    duration: Some("2h"),
+                    reason: Some("spamming the room"),
+                }),
+            ),
+            (
+                "/ban 192.0.2.7 flood",
+                Ok(Command::Ban {
+                    target: "192.0.2.7",
+                    duration: None,
+                    reason: Some("flood"),
+                }),
+            ),
+            (
+                "/kick bob",
+                Ok(Command::Kick {
+                    name: "bob",
+                    reason: None,
+                }),
+            ),
             (
                 "/msg bob  hi there",
                 Ok(Command::Msg {
@@ -276,7 +439,7 @@ mod tests {
             ("/msg bob", Err(ParseError::Usage("/msg NAME TEXT"))),
             ("/msg", Err(ParseError::Usage("/msg NAME TEXT"))),
             ("/me", Err(ParseError::Usage("/me ACTION"))),
-            ("/join", Err(ParseError::Usage("/join ROOM"))),
+            ("/join", Err(ParseError::Usage("/join ROOM [KEY]"))),
             ("/dance", Err(ParseError::UnknownCommand("dance".into()))),
             ("/", Err(ParseError::UnknownCommand("".into()))),
             (

@@ -28,14 +28,14 @@ mod refusal;
 mod text;
 mod time;
 
-pub use command::{Command, HELP, ParseError, is_quit, parse_line};
+pub use command::{Command, HELP, ParseError, is_quit, parse_duration, parse_line};
 pub use forgery::forges_notice;
 pub use line::ServerLine;
 pub use name::{
     LOBBY, MAX_NAME_CHARS, NAME_RULE, Name, NameError, fold_case, is_name, is_room, name_key,
     parse_room, same_room,
 };
-pub use notice::{MAX_LISTED_NAMES, MemberList, Notice, QuitReason};
+pub use notice::{MAX_LISTED_NAMES, MemberList, Notice, QuitReason, RoomCount};
 pub use quote::{MAX_QUOTED_CHARS, Quoted};
 pub use refusal::Refusal;
 pub use text::sanitize;

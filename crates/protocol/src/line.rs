@@ -129,8 +129,9 @@ impl<'a> From<Refusal<'a>> for ServerLine<'a> {
 mod tests {
     use super::*;
     use crate::name::NameError;
-    use crate::notice::MemberList;
+    use crate::notice::{MemberList, RoomCount};
     use crate::quote::Quoted;
+    use crate::time::UtcTime;
 
     fn round_trip(line: ServerLine<'_>) {
         let text = line.to_string();
@@ -192,12 +193,27 @@ mod tests {
             Notice::Members(members).into(),
             Notice::Members(MemberList::new("#x", 0, std::iter::empty())).into(),
             Notice::Rooms {
-                rooms: vec![("#dev", 1), ("#lobby", 0)],
+                rooms: vec![
+                    RoomCount {
+                        room: "#dev",
+                        count: 1,
+                        private: false,
+                    },
+                    RoomCount {
+                        room: "#k3x9q2ab",
+                        count: 2,
+                        private: true,
+                    },
+                ],
                 more: 0,
             }
             .into(),
             Notice::Rooms {
-                rooms: vec![("#dev", 1)],
+                rooms: vec![RoomCount {
+                    room: "#dev",
+                    count: 1,
+                    private: false,
+                }],
                 more: 250,
             }
             .into(),
@@ -208,6 +224,193 @@ mod tests {
             .into(),
             Notice::Bye.into(),
             Notice::ShuttingDown.into(),
+            Notice::HistoryEnd {
+                room: "#dev",
+                count: 0,
+            }
+            .into(),
+            Notice::HistoryEnd {
+                room: "#dev",
+                count: 1,
+            }
+            .into(),
+            Notice::HistoryEnd {
+                room: "#dev",
+                count: 20,
+            }
+            .into(),
+            Notice::Registered { name: "alice" }.into(),
+            Notice::PasswordChanged { name: "alice" }.into(),
+            Notice::Unregistered { name: "alice" }.into(),
+            Notice::Offline { name: "alice" }.into(),
+            Notice::MailWaiting { count: 1 }.into(),
+            Notice::MailWaiting { count: 7 }.into(),
+            Notice::Away {
+                name: "bob",
+                reason: "lunch: back at 2",
+            }
+            .into(),
+            Notice::MarkedAway { reason: "lunch" }.into(),
+            Notice::Back.into(),
+            Notice::SeenHere {
+                name: "bob",
+                room: Some("#dev"),
+            }
+            .into(),
+            Notice::SeenHere {
+                name: "bob",
+                room: None,
+            }
+            .into(),
+            Notice::SeenAt {
+                name: "bob",
+                time: UtcTime::from_unix(1_796_150_585),
+                ago: "3 hours ago",
+            }
+            .into(),
+            Notice::Whois {
+                name: "bob",
+                registered: true,
+                room: None,
+                idle: "5 minutes",
+                since: UtcTime::from_unix(1_796_150_585),
+                away: Some("lunch"),
+            }
+            .into(),
+            Notice::Reconnected { name: "bob" }.into(),
+            Notice::PrivateRoom {
+                room: "#k3x9q2ab",
+                links: vec![
+                    "chat://host:10000/k3x9q2ab?key=abc",
+                    "http://host:8080/#k3x9q2ab?key=abc",
+                ],
+            }
+            .into(),
+            Notice::Rekeyed {
+                room: "#k3x9q2ab",
+                links: vec!["chat://host:10000/k3x9q2ab?key=def"],
+            }
+            .into(),
+            Notice::PublicRoom { room: "#dev" }.into(),
+            Notice::Invited {
+                from: "alice",
+                room: "#k3x9q2ab",
+                key: Some("abc-_9"),
+            }
+            .into(),
+            Notice::Invited {
+                from: "alice",
+                room: "#dev",
+                key: None,
+            }
+            .into(),
+            Notice::InviteSent {
+                room: "#dev",
+                name: "bob",
+            }
+            .into(),
+            Notice::Owner {
+                name: "bob",
+                room: "#k3x9q2ab",
+            }
+            .into(),
+            Notice::Topic {
+                room: "#dev",
+                text: "release on friday: be ready",
+            }
+            .into(),
+            Notice::NoTopic { room: "#dev" }.into(),
+            Notice::TopicSet {
+                name: "alice",
+                room: "#dev",
+                text: "ship it",
+            }
+            .into(),
+            Notice::TopicCleared {
+                name: "alice",
+                room: "#dev",
+            }
+            .into(),
+            Notice::Kicked {
+                name: "bob",
+                by: "alice",
+                reason: Some("spam (again)"),
+            }
+            .into(),
+            Notice::Kicked {
+                name: "bob",
+                by: "alice",
+                reason: None,
+            }
+            .into(),
+            Notice::Banned {
+                name: "bob",
+                reason: Some("spam"),
+            }
+            .into(),
+            Notice::Ban {
+                target: "192.0.2.7",
+                until: Some(UtcTime::from_unix(1_796_150_585)),
+                reason: Some("flood"),
+            }
+            .into(),
+            Notice::Ban {
+                target: "bob",
+                until: None,
+                reason: None,
+            }
+            .into(),
+            Notice::BanCount { count: 0 }.into(),
+            Notice::BanCount { count: 1 }.into(),
+            Notice::BanCount { count: 3 }.into(),
+            Notice::Unbanned {
+                target: "2001:db8::1",
+            }
+            .into(),
+            Notice::Stats("3 clients, 2 rooms").into(),
+            Notice::Wall {
+                name: "admin",
+                text: "restart at noon",
+            }
+            .into(),
+            ServerLine::Replay {
+                time: UtcTime::from_unix(1_796_150_585),
+                line: Box::new(ServerLine::Chat {
+                    from: "alice",
+                    text: "hi",
+                }),
+            },
+            Refusal::NeedsPassword { name: "alice" }.into(),
+            Refusal::WrongPassword { name: "alice" }.into(),
+            Refusal::TooManyTries.into(),
+            Refusal::NotRegistered { name: "alice" }.into(),
+            Refusal::AlreadyRegistered { name: "alice" }.into(),
+            Refusal::BadPassword { min: 8 }.into(),
+            Refusal::LoggedInElsewhere { name: "alice" }.into(),
+            Refusal::MailboxFull { name: "alice" }.into(),
+            Refusal::NeverSeen { name: "zed" }.into(),
+            Refusal::Unavailable { what: "history" }.into(),
+            Refusal::NeedInvite { room: "#k3x9q2ab" }.into(),
+            Refusal::RoomExists { room: "#dev" }.into(),
+            Refusal::NotOwner { room: "#dev" }.into(),
+            Refusal::NotAdmin.into(),
+            Refusal::TooManyKeys.into(),
+            Refusal::YouAreBanned {
+                until: Some(UtcTime::from_unix(1_796_150_585)),
+                reason: Some("spam"),
+            }
+            .into(),
+            Refusal::YouAreBanned {
+                until: None,
+                reason: None,
+            }
+            .into(),
+            Refusal::NotBanned { target: "bob" }.into(),
+            Refusal::NotInRoom {
+                name: "bob",
+                room: "#dev",
+            }
+            .into(),
             Refusal::ServerFull.into(),
             Refusal::HandshakeTimeout.into(),
             Refusal::InvalidUtf8.into(),

@@ -35,9 +35,9 @@ pub enum Notice<'a> {
     Action { name: &'a str, text: &'a str },
     /// `#ROOM (N): a, b, c`, the answer to `/who`.
     Members(MemberList<'a>),
-    /// `rooms: #a (N), #b (M)`, ending `(+N more)` when not all are listed.
+    /// `rooms: #a (N), #b (M, private)`, ending `(+N more)` when not all are listed.
     Rooms {
-        rooms: Vec<(&'a str, usize)>,
+        rooms: Vec<RoomCount<'a>>,
         more: usize,
     },
     /// `/COMMAND ...: what it does`, one line of `/help`.
@@ -64,8 +64,11 @@ pub enum Notice<'a> {
     MarkedAway { reason: &'a str },
     /// `you are back`, the answer to `/back`.
     Back,
-    /// `NAME is here, in #ROOM` (`/seen`).
-    SeenHere { name: &'a str, room: &'a str },
+    /// `NAME is here, in #ROOM` (`/seen`), or `NAME is here` when the room is private.
+    SeenHere {
+        name: &'a str,
+        room: Option<&'a str>,
+    },
     /// `NAME was last seen TIME (AGO)` (`/seen`).
     SeenAt {
         name: &'a str,
@@ -85,6 +88,60 @@ pub enum Notice<'a> {
     /// `NAME reconnected`: a registered user took their name back from a connection that
     /// was still open; their room is told this instead of a quit and a join.
     Reconnected { name: &'a str },
+    /// `#ROOM is private; invite link: LINK[ or LINK...]`, after `/create` and `/invite`.
+    PrivateRoom { room: &'a str, links: Vec<&'a str> },
+    /// `#ROOM has a new key; invite link: LINK[ or LINK...]`, after `/rekey`.
+    Rekeyed { room: &'a str, links: Vec<&'a str> },
+    /// `#ROOM is public: anyone can /join #ROOM`, after `/invite` alone in a public room.
+    PublicRoom { room: &'a str },
+    /// `NAME invites you to #ROOM: /join #ROOM[ KEY]`.
+    Invited {
+        from: &'a str,
+        room: &'a str,
+        key: Option<&'a str>,
+    },
+    /// `invitation to #ROOM sent to NAME`.
+    InviteSent { room: &'a str, name: &'a str },
+    /// `NAME now owns #ROOM`.
+    Owner { name: &'a str, room: &'a str },
+    /// `topic of #ROOM: TEXT`.
+    Topic { room: &'a str, text: &'a str },
+    /// `#ROOM has no topic`.
+    NoTopic { room: &'a str },
+    /// `NAME set the topic of #ROOM: TEXT`.
+    TopicSet {
+        name: &'a str,
+        room: &'a str,
+        text: &'a str,
+    },
+    /// `NAME cleared the topic of #ROOM`.
+    TopicCleared { name: &'a str, room: &'a str },
+    /// `NAME was kicked by BY[ (REASON)]`.
+    Kicked {
+        name: &'a str,
+        by: &'a str,
+        reason: Option<&'a str>,
+    },
+    /// `NAME was banned[ (REASON)]`, to the banned user's room.
+    Banned {
+        name: &'a str,
+        reason: Option<&'a str>,
+    },
+    /// `TARGET is banned until TIME|further notice[ (REASON)]`, after `/ban` and in
+    /// `/bans`.
+    Ban {
+        target: &'a str,
+        until: Option<UtcTime>,
+        reason: Option<&'a str>,
+    },
+    /// `N bans` (`1 ban`, `no bans`), after the lines of `/bans`.
+    BanCount { count: usize },
+    /// `TARGET is no longer banned`.
+    Unbanned { target: &'a str },
+    /// `stats: ...`, the answer to `/stats`.
+    Stats(&'a str),
+    /// `NAME to everyone: TEXT`, from `/wall`.
+    Wall { name: &'a str, text: &'a str },
     /// A notice of a kind this version doesn't know.
     Other(&'a str),
 }
@@ -212,8 +269,25 @@ impl fmt::Display for MemberList<'_> {
     }
 }
 
+/// One room of `/rooms`: `#ROOM (N)`, or `#ROOM (N, private)` (listed only to members).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomCount<'a> {
+    pub room: &'a str,
+    pub count: usize,
+    pub private: bool,
+}
+
 /// What follows an away member's name in a member list.
 const AWAY_MARK: &str = " (away)";
+
+/// Between two invite links (chat, TLS, web).
+const LINK_SEPARATOR: &str = " or ";
+
+/// A ban that lasts until it is lifted.
+const FURTHER_NOTICE: &str = "further notice";
+
+/// What follows a private room's count in `/rooms`.
+const PRIVATE_MARK: &str = ", private";
 
 /// Where `/whois` says someone is when their room is private and the asker isn't in it.
 const PRIVATE_ROOM: &str = "a private room";
@@ -233,9 +307,140 @@ impl<'a> Notice<'a> {
             _ => {}
         }
         Notice::parse_listing(text)
+            .or_else(|| Notice::parse_rooms_and_moderation(text))
             .or_else(|| Notice::parse_about(text))
             .or_else(|| Notice::parse_presence(text))
             .unwrap_or(Notice::Other(text))
+    }
+
+    /// Private rooms, invitations, owners, topics, kicks, bans, `/stats`, `/wall`.
+    fn parse_rooms_and_moderation(text: &'a str) -> Option<Notice<'a>> {
+        if let Some(stats) = text.strip_prefix("stats: ") {
+            return Some(Notice::Stats(stats));
+        }
+        if let Some(rest) = text.strip_prefix("topic of ")
+            && let Some((room, topic)) = rest.split_once(": ")
+            && is_room(room)
+        {
+            return Some(Notice::Topic { room, text: topic });
+        }
+        if let Some(rest) = text.strip_prefix("invitation to ")
+            && let Some((room, name)) = rest.split_once(" sent to ")
+            && is_room(room)
+            && is_name(name)
+        {
+            return Some(Notice::InviteSent { room, name });
+        }
+        match text {
+            "no bans" => return Some(Notice::BanCount { count: 0 }),
+            "1 ban" => return Some(Notice::BanCount { count: 1 }),
+            _ => {}
+        }
+        if let Some(count) = text.strip_suffix(" bans")
+            && let Ok(count) = count.parse::<usize>()
+            && count > 1
+        {
+            return Some(Notice::BanCount { count });
+        }
+        let (first, rest) = text.split_once(' ')?;
+        if is_room(first) {
+            let room = first;
+            if let Some(links) = rest.strip_prefix("is private; invite link: ") {
+                return Some(Notice::PrivateRoom {
+                    room,
+                    links: links.split(LINK_SEPARATOR).collect(),
+                });
+            }
+            if let Some(links) = rest.strip_prefix("has a new key; invite link: ") {
+                return Some(Notice::Rekeyed {
+                    room,
+                    links: links.split(LINK_SEPARATOR).collect(),
+                });
+            }
+            if rest == "has no topic" {
+                return Some(Notice::NoTopic { room });
+            }
+            if rest == format!("is public: anyone can /join {room}") {
+                return Some(Notice::PublicRoom { room });
+            }
+            return None;
+        }
+        if !is_name(first) {
+            return Notice::parse_ban(text);
+        }
+        let name = first;
+        if let Some(rest) = rest.strip_prefix("invites you to ")
+            && let Some((room, join)) = rest.split_once(": /join ")
+            && is_room(room)
+        {
+            let key = match join.strip_prefix(room)? {
+                "" => None,
+                key => Some(key.strip_prefix(' ')?),
+            };
+            return Some(Notice::Invited {
+                from: name,
+                room,
+                key,
+            });
+        }
+        if let Some(room) = rest.strip_prefix("now owns ")
+            && is_room(room)
+        {
+            return Some(Notice::Owner { name, room });
+        }
+        if let Some(rest) = rest.strip_prefix("set the topic of ")
+            && let Some((room, topic)) = rest.split_once(": ")
+            && is_room(room)
+        {
+            return Some(Notice::TopicSet {
+                name,
+                room,
+                text: topic,
+            });
+        }
+        if let Some(room) = rest.strip_prefix("cleared the topic of ")
+            && is_room(room)
+        {
+            return Some(Notice::TopicCleared { name, room });
+        }
+        if let Some(rest) = rest.strip_prefix("was kicked by ") {
+            let (by, reason) = split_reason(rest)?;
+            return is_name(by).then_some(Notice::Kicked { name, by, reason });
+        }
+        if let Some(rest) = rest.strip_prefix("was banned") {
+            let (empty, reason) = split_reason(rest)?;
+            return empty.is_empty().then_some(Notice::Banned { name, reason });
+        }
+        if let Some(text) = rest.strip_prefix("to everyone: ") {
+            return Some(Notice::Wall { name, text });
+        }
+        if rest.starts_with("is banned until ") || rest == "is no longer banned" {
+            return Notice::parse_ban(text);
+        }
+        None
+    }
+
+    /// `TARGET is banned until ...` and `TARGET is no longer banned` (a target is a name
+    /// or an address).
+    fn parse_ban(text: &'a str) -> Option<Notice<'a>> {
+        let (target, rest) = text.split_once(' ')?;
+        if rest == "is no longer banned" {
+            return Some(Notice::Unbanned { target });
+        }
+        let rest = rest.strip_prefix("is banned until ")?;
+        let (until, rest) = match rest.strip_prefix(FURTHER_NOTICE) {
+            Some(rest) => (None, rest),
+            None => {
+                let (time, rest) = UtcTime::parse_prefix(rest)?;
+                (Some(time), rest)
+            }
+        };
+        let (empty, reason) = split_reason(rest)?;
+        empty.is_empty().then_some(Notice::Ban {
+            target,
+            until,
+            reason,
+        })
     }
 
     /// Answers about the store's things: history, accounts, mail, `/seen`, `/whois`.
@@ -292,9 +497,13 @@ impl<'a> Notice<'a> {
         if let Some(reason) = rest.strip_prefix("is away: ") {
             return Some(Notice::Away { name, reason });
         }
+        if rest == "is here" {
+            return Some(Notice::SeenHere { name, room: None });
+        }
         if let Some(room) = rest.strip_prefix("is here, in ")
             && is_room(room)
         {
+            let room = Some(room);
             return Some(Notice::SeenHere { name, room });
         }
         if let Some(rest) = rest.strip_prefix("was last seen ") {
@@ -401,16 +610,48 @@ impl<'a> Notice<'a> {
     }
 }
 
+/// `TEXT` or `TEXT (REASON)` into the text and the reason.
+fn split_reason(text: &str) -> Option<(&str, Option<&str>)> {
+    match text
+        .strip_suffix(')')
+        .and_then(|rest| rest.split_once(" ("))
+    {
+        Some((text, reason)) => Some((text, Some(reason))),
+        None => Some((text, None)),
+    }
+}
+
+/// Writes ` (REASON)` if there is one.
+fn write_reason(out: &mut impl Out, reason: Option<&str>) -> fmt::Result {
+    match reason {
+        Some(reason) => {
+            out.put(" (")?;
+            out.put(reason)?;
+            out.put(")")
+        }
+        None => Ok(()),
+    }
+}
+
 /// ` #a (N), #b (M)` (after `rooms:`).
-fn parse_rooms(list: &str) -> Option<Vec<(&str, usize)>> {
+fn parse_rooms(list: &str) -> Option<Vec<RoomCount<'_>>> {
     let Some(list) = list.strip_prefix(' ') else {
         return list.is_empty().then(Vec::new);
     };
-    list.split(", ")
+    let list = list.strip_suffix(')')?;
+    list.split("), ")
         .map(|item| {
             let (room, count) = item.split_once(" (")?;
-            let count = count.strip_suffix(')')?.parse().ok()?;
-            is_room(room).then_some((room, count))
+            let (count, private) = match count.strip_suffix(PRIVATE_MARK) {
+                Some(count) => (count, true),
+                None => (count, false),
+            };
+            let count = count.parse().ok()?;
+            is_room(room).then_some(RoomCount {
+                room,
+                count,
+                private,
+            })
         })
         .collect()
 }
@@ -443,9 +684,12 @@ impl Notice<'_> {
             Notice::Members(members) => members.write_to(out),
             Notice::Rooms { rooms, more } => {
                 out.put("rooms:")?;
-                for (index, (room, count)) in rooms.iter().enumerate() {
-                    pair(out, if index == 0 { " " } else { ", " }, room, " (")?;
-                    out.put_number(*count)?;
+                for (index, listed) in rooms.iter().enumerate() {
+                    pair(out, if index == 0 { " " } else { ", " }, listed.room, " (")?;
+                    out.put_number(listed.count)?;
+                    if listed.private {
+                        out.put(PRIVATE_MARK)?;
+                    }
                     out.put(")")?;
                 }
                 if *more > 0 {
@@ -494,7 +738,11 @@ impl Notice<'_> {
             Notice::Away { name, reason } => pair(out, name, " is away: ", reason),
             Notice::MarkedAway { reason } => pair(out, "you are away: ", reason, ""),
             Notice::Back => out.put("you are back"),
-            Notice::SeenHere { name, room } => pair(out, name, " is here, in ", room),
+            Notice::SeenHere { name, room: None } => pair(out, name, " is here", ""),
+            Notice::SeenHere {
+                name,
+                room: Some(room),
+            } => pair(out, name, " is here, in ", room),
             Notice::SeenAt { name, time, ago } => {
                 pair(out, name, " was last seen ", "")?;
                 out.put_display(time)?;
@@ -522,6 +770,74 @@ impl Notice<'_> {
                 }
             }
             Notice::Reconnected { name } => pair(out, name, " reconnected", ""),
+            Notice::PrivateRoom { room, links } | Notice::Rekeyed { room, links } => {
+                let what = if matches!(self, Notice::PrivateRoom { .. }) {
+                    " is private; invite link: "
+                } else {
+                    " has a new key; invite link: "
+                };
+                pair(out, room, what, "")?;
+                for (index, link) in links.iter().enumerate() {
+                    if index > 0 {
+                        out.put(LINK_SEPARATOR)?;
+                    }
+                    out.put(link)?;
+                }
+                Ok(())
+            }
+            Notice::PublicRoom { room } => pair(out, room, " is public: anyone can /join ", room),
+            Notice::Invited { from, room, key } => {
+                pair(out, from, " invites you to ", room)?;
+                pair(out, ": /join ", room, "")?;
+                match key {
+                    Some(key) => pair(out, " ", key, ""),
+                    None => Ok(()),
+                }
+            }
+            Notice::InviteSent { room, name } => {
+                pair(out, "invitation to ", room, " sent to ")?;
+                out.put(name)
+            }
+            Notice::Owner { name, room } => pair(out, name, " now owns ", room),
+            Notice::Topic { room, text } => {
+                pair(out, "topic of ", room, ": ")?;
+                out.put(text)
+            }
+            Notice::NoTopic { room } => pair(out, room, " has no topic", ""),
+            Notice::TopicSet { name, room, text } => {
+                pair(out, name, " set the topic of ", room)?;
+                pair(out, ": ", text, "")
+            }
+            Notice::TopicCleared { name, room } => pair(out, name, " cleared the topic of ", room),
+            Notice::Kicked { name, by, reason } => {
+                pair(out, name, " was kicked by ", by)?;
+                write_reason(out, *reason)
+            }
+            Notice::Banned { name, reason } => {
+                pair(out, name, " was banned", "")?;
+                write_reason(out, *reason)
+            }
+            Notice::Ban {
+                target,
+                until,
+                reason,
+            } => {
+                pair(out, target, " is banned until ", "")?;
+                match until {
+                    Some(time) => out.put_display(time)?,
+                    None => out.put(FURTHER_NOTICE)?,
+                }
+                write_reason(out, *reason)
+            }
+            Notice::BanCount { count: 0 } => out.put("no bans"),
+            Notice::BanCount { count: 1 } => out.put("1 ban"),
+            Notice::BanCount { count } => {
+                out.put_number(*count)?;
+                out.put(" bans")
+            }
+            Notice::Unbanned { target } => pair(out, target, " is no longer banned", ""),
+            Notice::Stats(text) => pair(out, "stats: ", text, ""),
+            Notice::Wall { name, text } => pair(out, name, " to everyone: ", text),
             Notice::Other(text) => out.put(text),
         }
     }

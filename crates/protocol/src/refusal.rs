@@ -2,9 +2,10 @@
 
 use std::fmt;
 
-use crate::name::{NAME_RULE, NameError, is_name};
+use crate::name::{NAME_RULE, NameError, is_name, is_room};
 use crate::out::Out;
 use crate::quote::Quoted;
+use crate::time::UtcTime;
 
 /// A `! ` line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,26 @@ pub enum Refusal<'a> {
     NeverSeen { name: &'a str },
     /// `WHAT is unavailable`: the store the command needs failed (`history`, ...).
     Unavailable { what: &'a str },
+    /// `#ROOM is private: you need an invite` (also for a room that doesn't exist, when a
+    /// key was given).
+    NeedInvite { room: &'a str },
+    /// `#ROOM exists; choose another name`, after `/create #ROOM`.
+    RoomExists { room: &'a str },
+    /// `only the owner of #ROOM can do that`.
+    NotOwner { room: &'a str },
+    /// `only a server admin can do that`.
+    NotAdmin,
+    /// `too many wrong keys, closing`.
+    TooManyKeys,
+    /// `you are banned until TIME|further notice[ (REASON)]`: the connection is closed.
+    YouAreBanned {
+        until: Option<UtcTime>,
+        reason: Option<&'a str>,
+    },
+    /// `TARGET is not banned`.
+    NotBanned { target: &'a str },
+    /// `NAME is not in #ROOM`.
+    NotInRoom { name: &'a str, room: &'a str },
     /// An error of a kind this version doesn't know.
     Other(&'a str),
 }
@@ -84,9 +105,14 @@ impl<'a> Refusal<'a> {
                 return Some(Refusal::TooManyConnections);
             }
             "too many wrong passwords, closing" => return Some(Refusal::TooManyTries),
+            "only a server admin can do that" => return Some(Refusal::NotAdmin),
+            "too many wrong keys, closing" => return Some(Refusal::TooManyKeys),
             _ => {}
         }
         if let Some(refusal) = Refusal::parse_account(text) {
+            return Some(refusal);
+        }
+        if let Some(refusal) = Refusal::parse_rooms(text) {
             return Some(refusal);
         }
         if let Some(max) = text
@@ -157,6 +183,48 @@ fn parse_invalid(text: &str) -> Option<(Quoted<'_>, NameError)> {
 }
 
 impl<'a> Refusal<'a> {
+    /// Refusals about private rooms, owners, admins and bans.
+    fn parse_rooms(text: &'a str) -> Option<Refusal<'a>> {
+        if let Some(room) = text.strip_prefix("only the owner of ")
+            && let Some(room) = room.strip_suffix(" can do that")
+            && is_room(room)
+        {
+            return Some(Refusal::NotOwner { room });
+        }
+        if let Some(rest) = text.strip_prefix("you are banned until ") {
+            let (until, rest) = match rest.strip_prefix("further notice") {
+                Some(rest) => (None, rest),
+                None => {
+                    let (time, rest) = UtcTime::parse_prefix(rest)?;
+                    (Some(time), rest)
+                }
+            };
+            let reason = match rest {
+                "" => None,
+                rest => Some(rest.strip_prefix(" (")?.strip_suffix(')')?),
+            };
+            return Some(Refusal::YouAreBanned { until, reason });
+        }
+        let (first, rest) = text.split_once(' ')?;
+        if is_room(first) {
+            return match rest {
+                "is private: you need an invite" => Some(Refusal::NeedInvite { room: first }),
+                "exists; choose another name" => Some(Refusal::RoomExists { room: first }),
+                _ => None,
+            };
+        }
+        if rest == "is not banned" {
+            return Some(Refusal::NotBanned { target: first });
+        }
+        if let Some(room) = rest.strip_prefix("is not in ")
+            && is_name(first)
+            && is_room(room)
+        {
+            return Some(Refusal::NotInRoom { name: first, room });
+        }
+        None
+    }
+
     /// Refusals about registered names, mail and the store.
     fn parse_account(text: &'a str) -> Option<Refusal<'a>> {
         if let Some(name) = text.strip_prefix("wrong password for ")
@@ -304,6 +372,43 @@ impl Refusal<'_> {
             Refusal::Unavailable { what } => {
                 out.put(what)?;
                 out.put(" is unavailable")
+            }
+            Refusal::NeedInvite { room } => {
+                out.put(room)?;
+                out.put(" is private: you need an invite")
+            }
+            Refusal::RoomExists { room } => {
+                out.put(room)?;
+                out.put(" exists; choose another name")
+            }
+            Refusal::NotOwner { room } => {
+                out.put("only the owner of ")?;
+                out.put(room)?;
+                out.put(" can do that")
+            }
+            Refusal::NotAdmin => out.put("only a server admin can do that"),
+            Refusal::TooManyKeys => out.put("too many wrong keys, closing"),
+            Refusal::YouAreBanned { until, reason } => {
+                out.put("you are banned until ")?;
+                match until {
+                    Some(time) => out.put_display(time)?,
+                    None => out.put("further notice")?,
+                }
+                if let Some(reason) = reason {
+                    out.put(" (")?;
+                    out.put(reason)?;
+                    out.put(")")?;
+                }
+                Ok(())
+            }
+            Refusal::NotBanned { target } => {
+                out.put(target)?;
+                out.put(" is not banned")
+            }
+            Refusal::NotInRoom { name, room } => {
+                out.put(name)?;
+                out.put(" is not in ")?;
+                out.put(room)
             }
             Refusal::Other(text) => out.put(text),
         }

@@ -453,7 +453,7 @@ impl<'a> Connection<'a> {
         }
         let key = protocol::name_key(input);
         if let Some((name, room)) = self.registry.room_of(&key) {
-            let room = &room;
+            let room = Some(&*room);
             return outbox.send_borrowed(&Notice::SeenHere { name: &name, room }.into());
         }
         match self.shared.store.last_seen(&key) {
@@ -568,7 +568,19 @@ impl<'a> Connection<'a> {
                 outbox.send_line(Notice::Back);
             }
             Command::Whois(name) => self.whois(name),
-            Command::Join(room) => match self.registry.move_to(&member.key, room) {
+            Command::Create(_)
+            | Command::Invite(_)
+            | Command::Rekey
+            | Command::Topic(_)
+            | Command::Kick { .. }
+            | Command::Ban { .. }
+            | Command::Unban(_)
+            | Command::Bans
+            | Command::Stats
+            | Command::Wall(_) => outbox.send_line(Refusal::Unavailable {
+                what: "that command",
+            }),
+            Command::Join { room, .. } => match self.registry.move_to(&member.key, room) {
                 Ok(()) => {
                     if log::log_enabled!(log::Level::Info)
                         && self.shared.log_limit.allow(self.peer.ip())

@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use chat_protocol::{
-    self as protocol, LOBBY, MemberList, Name, NameError, Notice, Refusal, ServerLine, UtcTime,
-    fold_case, name_key,
+    self as protocol, LOBBY, MemberList, Name, NameError, Notice, Refusal, RoomCount, ServerLine,
+    UtcTime, fold_case, name_key,
 };
 use chat_sync::lock;
 
@@ -701,7 +701,11 @@ impl Registry {
         let listed = rooms
             .values()
             .take(MAX_LISTED_ROOMS)
-            .map(|(room, count)| (room.as_str(), *count))
+            .map(|(room, count)| RoomCount {
+                room: room.as_str(),
+                count: *count,
+                private: false,
+            })
             .collect();
         let more = rooms.len().saturating_sub(MAX_LISTED_ROOMS);
         line_chunk(
