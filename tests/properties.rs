@@ -6,9 +6,9 @@ use chat_protocol::{
     Command, MAX_NAME_CHARS, MemberList, Name, NameError, Notice, ParseError, Quoted, Refusal,
     RoomCount, ServerLine, UtcTime, forges_notice, is_name, parse_line, sanitize,
 };
-use std::time::{Duration, UNIX_EPOCH};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// What the framer must produce for `input`: split on LF, drop one CR before it, and
 /// report lines over `max` as too long. An unfinished last line counts only once it is
@@ -173,7 +173,7 @@ proptest! {
             .collect();
         let time = UtcTime::from_system(UNIX_EPOCH + Duration::from_secs((number % 4_000_000_000) as u64));
         fn maybe(number: usize, text: &str) -> Option<&str> {
-            (number % 2 == 0).then_some(text)
+            number.is_multiple_of(2).then_some(text)
         }
         let links: Vec<String> = names.iter().take(1 + number % 3).map(|name| format!("chat://{name}.example:7878/{room}?key={name}")).collect();
         let links: Vec<&str> = links.iter().map(String::as_str).collect();

@@ -103,6 +103,15 @@ struct Args {
     /// Days history is kept (0 = forever); older lines are deleted at start and hourly.
     #[arg(long, default_value_t = Config::default().history_days, value_name = "DAYS")]
     history_days: u32,
+
+    /// A registered name that is a server admin when logged in with its password (may be
+    /// given more than once).
+    #[arg(long = "admin", value_name = "NAME")]
+    admins: Vec<String>,
+
+    /// The HOST:PORT invite links name (default: the address each client connected to).
+    #[arg(long, value_name = "HOST:PORT")]
+    public_addr: Option<String>,
 }
 
 impl Args {
@@ -124,6 +133,8 @@ impl Args {
             replay_lines: self.replay_lines,
             history_max: self.history_max,
             history_days: self.history_days,
+            admins: self.admins.clone(),
+            public_addr: self.public_addr.clone(),
             ..Config::default()
         }
     }

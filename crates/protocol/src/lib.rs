@@ -28,7 +28,7 @@ mod refusal;
 mod text;
 mod time;
 
-pub use command::{Command, HELP, ParseError, is_quit, parse_duration, parse_line};
+pub use command::{Command, HELP, ParseError, is_key_shaped, is_quit, parse_duration, parse_line};
 pub use forgery::forges_notice;
 pub use line::ServerLine;
 pub use name::{

@@ -51,6 +51,10 @@ pub struct Config {
     pub history_days: u32,
     /// Messages that may wait for one registered user who is away.
     pub mailbox_max: usize,
+    /// Registered names that are server admins when logged in with their password.
+    pub admins: Vec<String>,
+    /// `HOST:PORT` that invite links name (`None`: the address each client connected to).
+    pub public_addr: Option<String>,
 }
 
 /// The smallest `max_backlog_bytes` allowed: room for several of the largest lines (chat
@@ -98,6 +102,20 @@ impl Config {
         if self.handshake_timeout.is_zero() {
             return invalid("the handshake timeout must be longer than 0".to_string());
         }
+        if let Some(name) = self
+            .admins
+            .iter()
+            .find(|name| !chat_protocol::is_name(name))
+        {
+            return invalid(format!("--admin {name:?} is not a valid name"));
+        }
+        if let Some(address) = &self.public_addr
+            && (address.is_empty()
+                || address.contains(char::is_whitespace)
+                || !address.contains(':'))
+        {
+            return invalid(format!("--public-addr {address:?} must be HOST:PORT"));
+        }
         Ok(())
     }
 
@@ -115,12 +133,20 @@ impl Config {
         }
     }
 
+    /// Whether the name with key `key` is one of `--admin`.
+    pub(crate) fn is_admin_name(&self, key: &str) -> bool {
+        self.admins
+            .iter()
+            .any(|name| chat_protocol::name_key(name) == key)
+    }
+
     /// How the registry runs.
     pub(crate) fn rules(&self) -> Rules {
         Rules {
             announce_limit: self.announce_limit,
             max_rooms: self.max_rooms,
             replay_lines: self.replay_lines.min(self.history_max),
+            private_history: self.history_max,
         }
     }
 
@@ -167,6 +193,8 @@ impl Default for Config {
             history_max: 500,
             history_days: 30,
             mailbox_max: 100,
+            admins: Vec::new(),
+            public_addr: None,
         }
     }
 }

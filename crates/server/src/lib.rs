@@ -12,7 +12,11 @@
 //! - `capacity`: how many clients the kernel's limits allow this process.
 //! - `log_limit`: keeping the log's volume bounded whatever clients do.
 //! - `password`: Argon2id hashes of registered names' passwords, and slowing guessers.
-//! - `registry`: who is connected, in which room; every room event goes through it.
+//! - `registry`: who is connected, in which room; every room event goes through it. Its
+//!   `rooms` part: private rooms, owners, topics, invitations, kicks, removals.
+//! - `room_key`: private rooms' keys, random names and invite links.
+//! - `ban`: bans on names and addresses, in the store and in memory.
+//! - `meter`: lines relayed per second, for `/stats`.
 //! - [`event`]: room events, numbered and timed, and the [`EventSink`] seam.
 //! - [`directory`]: name claims and room membership across instances.
 //! - `queue`: each client's bounded queue of lines, and pacing.
@@ -24,6 +28,7 @@
 
 mod account;
 mod address;
+mod ban;
 mod capacity;
 pub mod config;
 mod connection;
@@ -31,9 +36,11 @@ pub mod directory;
 pub mod event;
 mod flood;
 mod log_limit;
+mod meter;
 mod password;
 mod queue;
 mod registry;
+mod room_key;
 mod server;
 pub mod store;
 pub mod transport;

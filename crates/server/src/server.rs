@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -16,6 +16,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::address::{Addresses, TooMany};
+use crate::ban::Bans;
 use crate::capacity;
 use crate::config::Config;
 use crate::connection;
@@ -104,6 +105,11 @@ pub(crate) struct Shared {
     addresses: Arc<Addresses>,
     pub(crate) log_limit: LogLimit,
     pub(crate) passwords: Passwords,
+    pub(crate) bans: Bans,
+    /// When the server started, for `/stats`.
+    pub(crate) started: Instant,
+    /// Connections turned away (full, too many from an address, banned).
+    refused: AtomicU64,
     stopping: AtomicBool,
     waker: Waker,
 }
@@ -112,6 +118,11 @@ impl Shared {
     /// Whether the server is shutting down.
     pub(crate) fn stopping(&self) -> bool {
         self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// Connections open now, and turned away since the start.
+    pub(crate) fn connection_counts(&self) -> (usize, u64) {
+        (self.connections.len(), self.refused.load(Ordering::Relaxed))
     }
 }
 
@@ -217,6 +228,9 @@ impl Server {
             addresses: Arc::new(Addresses::new(config.address_limits())),
             log_limit: LogLimit::default(),
             passwords: Passwords::default(),
+            bans: Bans::load(&*store),
+            started: Instant::now(),
+            refused: AtomicU64::new(0),
             registry: Registry::new(config.rules(), directory, Arc::clone(&store), Vec::new()),
             store,
             writers: Writers::start(config.writer_thread_count())?,
@@ -305,7 +319,20 @@ impl Server {
             if logs {
                 log::warn!("{peer} refused: server full ({max_clients} clients)");
             }
+            shared.refused.fetch_add(1, Ordering::Relaxed);
             refuse(&stream, &Refusal::ServerFull.into());
+            return;
+        }
+        if let Some(ban) = shared.bans.of_address(peer.ip()) {
+            if logs {
+                log::info!("{peer} refused: banned address");
+            }
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            let refusal = Refusal::YouAreBanned {
+                until: ban.until,
+                reason: ban.reason.as_deref(),
+            };
+            refuse(&stream, &refusal.into());
             return;
         }
         let ticket = match shared.addresses.admit(peer.ip(), Instant::now()) {
@@ -314,6 +341,7 @@ impl Server {
                 if logs {
                     log::warn!("{peer} refused: too many connections from this address");
                 }
+                shared.refused.fetch_add(1, Ordering::Relaxed);
                 refuse(&stream, &Refusal::TooManyConnections.into());
                 return;
             }

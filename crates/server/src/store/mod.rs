@@ -12,6 +12,7 @@ mod schema;
 mod sqlite;
 
 use std::fmt::{self, Debug};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use chat_protocol::UtcTime;
@@ -92,6 +93,18 @@ pub enum Posted {
     Full,
 }
 
+/// A ban, as `/ban` set it: on a name (and the address its user was connected from, when
+/// they were online), or on an address alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    /// The banned name as it was spelt, if a name was banned.
+    pub name: Option<String>,
+    pub address: Option<IpAddr>,
+    /// When it ends; `None`: until it is lifted.
+    pub until: Option<UtcTime>,
+    pub reason: Option<String>,
+}
+
 /// A store of what the server remembers. Names are held by their key (`name_key`), rooms
 /// by theirs (`fold_case`).
 pub trait Store: EventSink + Send + Sync + Debug {
@@ -152,6 +165,43 @@ pub trait Store: EventSink + Send + Sync + Debug {
     /// # Errors
     /// [`Unavailable`] if the store can't answer in time.
     fn last_seen(&self, key: &str) -> Result<Option<(String, UtcTime)>, Unavailable>;
+
+    /// A public room's topic.
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the store can't answer in time.
+    fn topic(&self, room_key: &str) -> Result<Option<String>, Unavailable>;
+
+    /// Sets (`Some`) or clears a public room's topic.
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the store can't answer in time.
+    fn set_topic(&self, room_key: &str, text: Option<&str>) -> Result<(), Unavailable>;
+
+    /// Every ban, expired ones included (the caller ignores those).
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the store can't answer in time.
+    fn bans(&self) -> Result<Vec<Ban>, Unavailable>;
+
+    /// Replaces the bans that `ban` covers (its name, its address) with `ban`.
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the store can't answer in time.
+    fn add_ban(&self, ban: Ban) -> Result<(), Unavailable>;
+
+    /// Removes the bans on a name (by its key) or on an address.
+    ///
+    /// # Errors
+    /// [`Unavailable`] if the store can't answer in time.
+    fn remove_bans(
+        &self,
+        name_key: Option<&str>,
+        address: Option<IpAddr>,
+    ) -> Result<(), Unavailable>;
+
+    /// The size of the database on disk (with its write-ahead log), if it has a file.
+    fn size(&self) -> Option<u64>;
 
     /// Writes everything handed over so far and stops (at shutdown).
     fn close(&self);

@@ -41,6 +41,19 @@ const MIGRATIONS: &[&str] = &[
          name TEXT NOT NULL,
          time INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 2: public rooms' topics, bans.
+    "CREATE TABLE topics (
+         room TEXT PRIMARY KEY,
+         text TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE bans (
+         id INTEGER PRIMARY KEY,
+         name_key TEXT,
+         name TEXT,
+         address TEXT,
+         until INTEGER,
+         reason TEXT
+     );",
 ];
 
 /// The schema version this server writes.

@@ -9,7 +9,8 @@
 //! is on disk within milliseconds of being relayed.
 
 use std::fmt;
-use std::path::Path;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use super::data_dir::{DataDir, StartError};
 use super::schema::{self, Found};
 use super::{
-    Account, LineKind, Mail, Posted, QUERY_TIMEOUT, RoomTail, Store, StoredLine, Unavailable,
+    Account, Ban, LineKind, Mail, Posted, QUERY_TIMEOUT, RoomTail, Store, StoredLine, Unavailable,
 };
 use crate::event::{EventKind, EventSink, RoomEvent};
 
@@ -83,6 +84,8 @@ pub struct SqliteStore {
     healthy: Arc<AtomicBool>,
     /// Held for as long as the store is open (`None` in memory).
     _data_dir: Option<DataDir>,
+    /// The database file (`None` in memory).
+    file: Option<PathBuf>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -126,6 +129,7 @@ impl SqliteStore {
                     last_drop_warning: Mutex::new(None),
                     healthy: Arc::new(AtomicBool::new(false)),
                     _data_dir: None,
+                    file: None,
                 }
             }
         }
@@ -158,6 +162,7 @@ impl SqliteStore {
             dropped: AtomicU64::new(0),
             last_drop_warning: Mutex::new(None),
             healthy,
+            file: dir.as_ref().map(|dir| dir.path().join(DATABASE_FILE)),
             _data_dir: dir,
         }
     }
@@ -403,6 +408,92 @@ impl Store for SqliteStore {
         })
     }
 
+    fn topic(&self, room_key: &str) -> Result<Option<String>, Unavailable> {
+        let room = room_key.to_string();
+        self.query(move |connection| {
+            let mut statement =
+                connection.prepare_cached("SELECT text FROM topics WHERE room = ?1")?;
+            let mut rows = statement.query([&room])?;
+            match rows.next()? {
+                Some(row) => Ok(Some(row.get(0)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn set_topic(&self, room_key: &str, text: Option<&str>) -> Result<(), Unavailable> {
+        let (room, text) = (room_key.to_string(), text.map(String::from));
+        self.query(move |connection| {
+            match text {
+                Some(text) => connection.execute(
+                    "INSERT OR REPLACE INTO topics (room, text) VALUES (?1, ?2)",
+                    params![room, text],
+                )?,
+                None => connection.execute("DELETE FROM topics WHERE room = ?1", [&room])?,
+            };
+            Ok(())
+        })
+    }
+
+    fn bans(&self) -> Result<Vec<Ban>, Unavailable> {
+        self.query(|connection| {
+            let mut statement = connection
+                .prepare_cached("SELECT name, address, until, reason FROM bans ORDER BY id")?;
+            let rows = statement.query_map([], |row| {
+                let address: Option<String> = row.get(1)?;
+                Ok(Ban {
+                    name: row.get(0)?,
+                    address: address.and_then(|address| address.parse().ok()),
+                    until: row.get::<_, Option<i64>>(2)?.map(UtcTime::from_unix),
+                    reason: row.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn add_ban(&self, ban: Ban) -> Result<(), Unavailable> {
+        self.query(move |connection| {
+            let transaction = connection.transaction()?;
+            let name_key = ban.name.as_deref().map(chat_protocol::name_key);
+            let address = ban.address.map(|address| address.to_string());
+            delete_bans(&transaction, name_key.as_deref(), address.as_deref())?;
+            transaction.execute(
+                "INSERT INTO bans (name_key, name, address, until, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    name_key,
+                    ban.name,
+                    address,
+                    ban.until.map(UtcTime::unix),
+                    ban.reason
+                ],
+            )?;
+            transaction.commit()
+        })
+    }
+
+    fn remove_bans(
+        &self,
+        name_key: Option<&str>,
+        address: Option<IpAddr>,
+    ) -> Result<(), Unavailable> {
+        let name_key = name_key.map(String::from);
+        let address = address.map(|address| address.to_string());
+        self.query(move |connection| {
+            delete_bans(connection, name_key.as_deref(), address.as_deref())?;
+            Ok(())
+        })
+    }
+
+    fn size(&self) -> Option<u64> {
+        let file = self.file.as_ref()?;
+        let mut wal = file.clone().into_os_string();
+        wal.push("-wal");
+        let size = |path: &Path| std::fs::metadata(path).map_or(0, |meta| meta.len());
+        Some(size(file) + size(Path::new(&wal)))
+    }
+
     fn close(&self) {
         let Some(thread) = lock(&self.thread).take() else {
             return;
@@ -421,6 +512,19 @@ impl Store for SqliteStore {
 }
 
 /// The last `limit` lines of a room, oldest first.
+/// Deletes the bans on a name key or an address (a name's ban goes with its address).
+fn delete_bans(
+    connection: &Connection,
+    name_key: Option<&str>,
+    address: Option<&str>,
+) -> rusqlite::Result<usize> {
+    connection.execute(
+        "DELETE FROM bans WHERE (?1 IS NOT NULL AND name_key = ?1)
+                             OR (?2 IS NOT NULL AND address = ?2)",
+        params![name_key, address],
+    )
+}
+
 fn last_lines(
     connection: &mut Connection,
     room: &str,

@@ -1,5 +1,8 @@
 //! One client's connection: the thread that reads its lines through its transport, the name
-//! handshake, and the commands it sends once joined.
+//! handshake, and the commands it sends once joined (those about rooms, owners and admins
+//! in `rooms`).
+
+mod rooms;
 
 use std::borrow::Cow;
 use std::io;
@@ -18,7 +21,7 @@ use crate::account::{Accounts, Login, name_refused};
 use crate::address::{Flood, Ticket};
 use crate::config::Config;
 use crate::queue::{CloseReason, Outbox};
-use crate::registry::{Farewell, MoveError, Registry};
+use crate::registry::{Farewell, Registry};
 use crate::server::Shared;
 use crate::store::{Mail, Posted};
 
@@ -50,6 +53,10 @@ enum End {
     HandshakeTimeout,
     /// Too many wrong passwords.
     WrongPasswords,
+    /// Too many wrong keys to private rooms.
+    WrongKeys,
+    /// Banned (by name, at the handshake or `/nick`).
+    Banned,
 }
 
 impl End {
@@ -58,10 +65,12 @@ impl End {
         let reason = |reason: QuitReason| Farewell::Quit(Some(reason.text().to_string()));
         match self {
             End::Quit(text) => Farewell::Quit(text.clone()),
-            End::Closed => reason(QuitReason::Closed),
+            End::Closed | End::WrongKeys => reason(QuitReason::Closed),
             End::Lost(_) => reason(QuitReason::Lost),
             End::TooSlow => reason(QuitReason::TooSlow),
-            End::Shutdown | End::HandshakeTimeout | End::WrongPasswords => Farewell::Silent,
+            End::Shutdown | End::HandshakeTimeout | End::WrongPasswords | End::Banned => {
+                Farewell::Silent
+            }
         }
     }
 }
@@ -98,6 +107,7 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
         flood: ticket.flood(),
         member: None,
         wrong_passwords: 0,
+        wrong_keys: 0,
     };
     // A read ending because the server closed the socket is explained by why it did.
     let end = match (connection.serve(), outbox.close_reason()) {
@@ -122,6 +132,10 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
         End::WrongPasswords if logs(log::Level::Warn) => {
             log::warn!("{peer} closed: too many wrong passwords");
         }
+        End::WrongKeys if logs(log::Level::Warn) => {
+            log::warn!("{peer} {who} closed: too many wrong room keys");
+        }
+        End::Banned if logs(log::Level::Info) => log::info!("{peer} refused: banned name"),
         End::Quit(_) if logs(log::Level::Info) => log::info!("{peer} {who} left: quit"),
         End::Closed if logs(log::Level::Info) => log::info!("{peer} {who} left: closed"),
         _ => {}
@@ -172,6 +186,8 @@ struct Connection<'a> {
     member: Option<Membership<'a>>,
     /// Wrong passwords this connection sent.
     wrong_passwords: u32,
+    /// Refused `/join ROOM KEY`s this connection sent.
+    wrong_keys: u32,
 }
 
 impl<'a> Connection<'a> {
@@ -314,6 +330,10 @@ impl<'a> Connection<'a> {
         if protocol::is_quit(input) {
             return Some(End::Quit(None));
         }
+        let typed = input.split(' ').next().unwrap_or(input);
+        if self.refuse_if_banned(typed) {
+            return Some(End::Banned);
+        }
         let mut wrong = self.wrong_passwords;
         let login = self.accounts().handshake(input, &mut wrong);
         self.wrong_passwords = wrong;
@@ -452,8 +472,12 @@ impl<'a> Connection<'a> {
             return outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
         }
         let key = protocol::name_key(input);
-        if let Some((name, room)) = self.registry.room_of(&key) {
-            let room = Some(&*room);
+        let asker = self
+            .member
+            .as_ref()
+            .map_or("", |member| member.key.as_str());
+        if let Some((name, room)) = self.registry.room_of(&key, asker) {
+            let room = room.as_deref();
             return outbox.send_borrowed(&Notice::SeenHere { name: &name, room }.into());
         }
         match self.shared.store.last_seen(&key) {
@@ -472,8 +496,12 @@ impl<'a> Connection<'a> {
     fn whois(&self, input: &str) {
         let outbox = &self.outbox;
         let key = protocol::name_key(input);
+        let asker = self
+            .member
+            .as_ref()
+            .map_or("", |member| member.key.as_str());
         let Some(whois) = protocol::is_name(input)
-            .then(|| self.registry.whois(&key))
+            .then(|| self.registry.whois(&key, asker))
             .flatten()
         else {
             let name = Quoted::new(input);
@@ -484,7 +512,7 @@ impl<'a> Connection<'a> {
         let notice = Notice::Whois {
             name: &whois.name,
             registered,
-            room: Some(&whois.room),
+            room: whois.room.as_deref(),
             idle: &idle,
             since: whois.since,
             away: whois.away.as_deref(),
@@ -513,7 +541,7 @@ impl<'a> Connection<'a> {
                 return Some(End::Quit(reason.and_then(relayed).map(String::from)));
             }
             Command::Who => outbox.send(&self.registry.who(&member.key)),
-            Command::Rooms(filter) => outbox.send(&self.registry.rooms(filter)),
+            Command::Rooms(filter) => outbox.send(&self.registry.rooms(&member.key, filter)),
             Command::Help => {
                 for (usage, what) in HELP {
                     outbox.send_line(Notice::Help { usage, what });
@@ -532,7 +560,12 @@ impl<'a> Connection<'a> {
                 let (key, name) = (member.key.clone(), member.name.clone());
                 self.message(&key, &name, to, text);
             }
-            Command::Nick { name, password } => self.nick(name, password),
+            Command::Nick { name, password } => {
+                if self.refuse_if_banned(name) {
+                    return Some(End::Banned);
+                }
+                self.nick(name, password);
+            }
             Command::History(count) => {
                 let max = self.config.history_max;
                 let limit = count.unwrap_or(DEFAULT_HISTORY_LINES).min(max);
@@ -568,37 +601,21 @@ impl<'a> Connection<'a> {
                 outbox.send_line(Notice::Back);
             }
             Command::Whois(name) => self.whois(name),
-            Command::Create(_)
-            | Command::Invite(_)
-            | Command::Rekey
-            | Command::Topic(_)
-            | Command::Kick { .. }
-            | Command::Ban { .. }
-            | Command::Unban(_)
-            | Command::Bans
-            | Command::Stats
-            | Command::Wall(_) => outbox.send_line(Refusal::Unavailable {
-                what: "that command",
-            }),
-            Command::Join { room, .. } => match self.registry.move_to(&member.key, room) {
-                Ok(()) => {
-                    if log::log_enabled!(log::Level::Info)
-                        && self.shared.log_limit.allow(self.peer.ip())
-                    {
-                        log::info!("{} {} moved to {room}", self.peer, member.name);
-                    }
-                }
-                Err(MoveError::AlreadyThere) => {
-                    outbox.send_borrowed(&Refusal::AlreadyInRoom { room }.into());
-                }
-                Err(MoveError::TooManyRooms(max)) => {
-                    outbox.send_line(Refusal::TooManyRooms { max });
-                }
-                Err(MoveError::InvalidRoom(reason)) => {
-                    let room = Quoted::new(room);
-                    outbox.send_borrowed(&Refusal::InvalidRoom { room, reason }.into());
-                }
-            },
+            Command::Join { room, key } => return self.join(room, key),
+            Command::Create(room) => self.create(room),
+            Command::Invite(name) => self.invite(name),
+            Command::Rekey => self.rekey(),
+            Command::Topic(text) => self.topic(text),
+            Command::Kick { name, reason } => self.kick(name, reason),
+            Command::Ban {
+                target,
+                duration,
+                reason,
+            } => self.ban(target, duration, reason),
+            Command::Unban(target) => self.unban(target),
+            Command::Bans => self.bans(),
+            Command::Stats => self.stats(),
+            Command::Wall(text) => self.wall(text),
         }
         None
     }

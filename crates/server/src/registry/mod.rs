@@ -21,8 +21,14 @@ use chat_sync::lock;
 
 use crate::directory::Directory;
 use crate::event::{EventKind, EventSink, RoomEvent};
+use crate::meter::LineMeter;
 use crate::queue::{Chunk, Delivery, Outbox, line_chunk};
+use crate::room_key::RoomKey;
 use crate::store::{LineKind, RoomTail, Store, StoredLine, Unavailable};
+
+mod rooms;
+
+pub use rooms::RoomError;
 
 /// Why a valid name (at the handshake or for `/nick`) was not given out: someone holds its
 /// key.
@@ -60,6 +66,8 @@ impl std::error::Error for JoinError {}
 /// Why `/join` did not move the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MoveError {
+    /// The room is private and no right key was given (or it doesn't exist and a key was).
+    NeedInvite(String),
     /// The room name breaks the character rules.
     InvalidRoom(NameError),
     /// The user is already there.
@@ -73,6 +81,7 @@ impl fmt::Display for MoveError {
         match self {
             MoveError::InvalidRoom(err) => write!(f, "invalid room name: {err}"),
             MoveError::AlreadyThere => write!(f, "already in that room"),
+            MoveError::NeedInvite(room) => write!(f, "{room} is private: you need an invite"),
             MoveError::TooManyRooms(max) => write!(f, "too many rooms (max {max})"),
         }
     }
@@ -127,7 +136,8 @@ struct Away {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Whois {
     pub name: String,
-    pub room: String,
+    /// `None` if it is a private room the asker isn't in.
+    pub room: Option<String>,
     pub registered: bool,
     pub idle: Duration,
     pub since: UtcTime,
@@ -148,6 +158,17 @@ pub enum TakeOver {
 struct Member {
     name: Arc<str>,
     outbox: Arc<Outbox>,
+    /// When they came in, in the order of all entries: the one who has been there longest
+    /// has the lowest.
+    entered: u64,
+}
+
+/// What makes a room private: the key that lets people in, and who owns it (by the
+/// [`fold_case`] of their name, as members are held).
+#[derive(Debug)]
+struct Private {
+    key: RoomKey,
+    owner: String,
 }
 
 #[derive(Debug)]
@@ -158,6 +179,9 @@ struct Room {
     members: BTreeMap<String, Member>,
     /// What a joiner is shown of the room's past: its last chat lines and actions.
     recent: Recent,
+    /// Set for a private room, which never reaches the store.
+    private: Option<Private>,
+    topic: Option<Arc<str>>,
 }
 
 /// A room's last lines (at most `--replay-lines`), and the number its next event gets; kept
@@ -198,7 +222,7 @@ fn stored_event(room: &Arc<str>, line: StoredLine) -> RoomEvent {
 }
 
 impl Room {
-    fn new(name: &str, recent: Recent) -> Room {
+    fn new(name: &str, recent: Recent, topic: Option<String>) -> Room {
         Room {
             name: name.into(),
             members: BTreeMap::new(),
@@ -206,6 +230,8 @@ impl Room {
                 next_seq: recent.next_seq.max(1),
                 ..recent
             },
+            private: None,
+            topic: topic.map(Arc::from),
         }
     }
 }
@@ -220,6 +246,8 @@ pub struct Rules {
     pub max_rooms: usize,
     /// Lines of a room's history a joiner is shown (0 = none).
     pub replay_lines: usize,
+    /// Lines a private room keeps in memory for `/history` (it has no other).
+    pub private_history: usize,
 }
 
 /// How many rooms `/rooms` spells out before it says `(+N more)`, so that a server with
@@ -235,6 +263,10 @@ struct State {
     dormant: HashMap<String, Recent>,
     dormant_order: VecDeque<String>,
     rules: Rules,
+    /// Entries into rooms so far (see [`Member::entered`]).
+    entries: u64,
+    /// Chat lines and actions relayed, per second.
+    relayed: LineMeter,
 }
 
 /// What one critical section did: lines queued for the writers, events for the sinks.
@@ -270,8 +302,14 @@ impl Registry {
                 Recent::default()
             }
         };
+        let topic = store
+            .topic(&fold_case(LOBBY))
+            .unwrap_or_else(|Unavailable| {
+                log::error!("the topic of {LOBBY} could not be read from the store");
+                None
+            });
         let mut rooms = BTreeMap::new();
-        rooms.insert(fold_case(LOBBY), Room::new(LOBBY, recent));
+        rooms.insert(fold_case(LOBBY), Room::new(LOBBY, recent, topic));
         let mut all_sinks: Vec<Arc<dyn EventSink>> = vec![Arc::clone(&store) as _];
         all_sinks.extend(sinks);
         Registry {
@@ -281,6 +319,8 @@ impl Registry {
                 dormant: HashMap::new(),
                 dormant_order: VecDeque::new(),
                 rules,
+                entries: 0,
+                relayed: LineMeter::default(),
             })),
             directory,
             store,
@@ -347,6 +387,7 @@ impl Registry {
                 )
             });
             change.delivery.push(outbox, &welcome);
+            state.show_topic(&lobby, outbox, change);
             state.replay(&lobby, outbox, change);
             Ok(key)
         })
@@ -391,6 +432,7 @@ impl Registry {
                 let kind = EventKind::Quit(reason.clone());
                 state.post(&user.room, &user.name, kind, announce, None, change);
             }
+            state.hand_over(&user.room, change);
             state.remove_if_empty(&user.room);
             Some(user.name)
         });
@@ -428,18 +470,23 @@ impl Registry {
                 users,
                 rooms,
                 rules,
+                relayed,
                 ..
             } = state;
             let user = users.get_mut(key)?;
             user.active = Instant::now();
             let room = rooms.get_mut(&user.room)?;
+            relayed.add(count as u64);
+            let keep = room.keeps(rules);
             for mut event in events {
                 event.room = Arc::clone(&room.name);
                 event.seq = room.recent.next_seq;
                 room.recent.next_seq += 1;
                 let event = Arc::new(event);
-                room.remember(&event, rules.replay_lines);
-                change.events.push(event);
+                room.remember(&event, keep);
+                if room.private.is_none() {
+                    change.events.push(event);
+                }
             }
             for member in room.members.values() {
                 if !Arc::ptr_eq(&member.outbox, &user.outbox) {
@@ -457,6 +504,7 @@ impl Registry {
                 user.active = Instant::now();
                 let (name, room) = (Arc::clone(&user.name), user.room.clone());
                 let kind = EventKind::Action(action.to_string());
+                state.relayed.add(1);
                 state.post(&room, &name, kind, true, None, change);
             }
         })
@@ -545,6 +593,11 @@ impl Registry {
             {
                 member.name = Arc::clone(&user.name);
                 room.members.insert(fold_case(&user.name), member);
+                if let Some(private) = &mut room.private
+                    && private.owner == fold_case(&old_name)
+                {
+                    private.owner = fold_case(&user.name);
+                }
             }
             let kind = EventKind::Renamed(Arc::clone(&user.name));
             state.users.insert(new_key.clone(), user);
@@ -553,13 +606,15 @@ impl Registry {
         })
     }
 
-    /// Moves a user to a room (created on demand; an emptied room other than `#lobby`
-    /// disappears). The old room sees `* NAME left #OLD`, the new one, mover included,
-    /// `* NAME joined #NEW`, and the mover then gets the new room's member list.
+    /// Moves a user to a room (created on demand, if it is public; an emptied room other
+    /// than `#lobby` disappears). The old room sees `* NAME left #OLD`, the new one, mover
+    /// included, `* NAME joined #NEW`, and the mover then gets the new room's topic, recent
+    /// lines and member list. A private room takes only its key (`offered`).
     ///
     /// # Errors
-    /// If the room name is invalid or the user is already there.
-    pub fn move_to(&self, key: &str, room: &str) -> Result<(), MoveError> {
+    /// If the room name is invalid, the user is already there, the room is private and
+    /// `offered` isn't its key, or a key was offered for a room that doesn't exist.
+    pub fn move_to(&self, key: &str, room: &str, offered: Option<&str>) -> Result<(), MoveError> {
         let room_name = protocol::parse_room(room).map_err(MoveError::InvalidRoom)?;
         let room_key = fold_case(&room_name);
         let remote = self.directory.remote_members(&room_key);
@@ -571,62 +626,67 @@ impl Registry {
             if user.room == room_key {
                 return Err(MoveError::AlreadyThere);
             }
-            // Leaving an emptied room frees its place for the new one.
-            let frees_one = state
-                .rooms
-                .get(&user.room)
-                .is_some_and(|old| old.members.len() == 1)
-                && user.room != fold_case(LOBBY);
-            let max_rooms = state.rules.max_rooms;
-            if !state.rooms.contains_key(&room_key)
-                && state.rooms.len() >= max_rooms + usize::from(frees_one)
-            {
-                return Err(MoveError::TooManyRooms(max_rooms));
+            match state.rooms.get(&room_key) {
+                Some(room) => {
+                    if let Some(private) = &room.private
+                        && !offered.is_some_and(|offered| private.key.matches(offered))
+                    {
+                        // As typed, so the answer is the same whether the room exists.
+                        return Err(MoveError::NeedInvite(room_name));
+                    }
+                }
+                // The same answer as a wrong key: whether a private room exists is not
+                // told to someone who has no key to it.
+                None if offered.is_some() => return Err(MoveError::NeedInvite(room_name)),
+                None => {}
             }
-            let (name, old_key) = (Arc::clone(&user.name), user.room.clone());
-            let outbox = Arc::clone(&user.outbox);
-            let announce = state.announces(&old_key);
-            if let Some(old) = state.rooms.get_mut(&old_key) {
-                old.members.remove(&fold_case(&name));
+            if !state.rooms.contains_key(&room_key) && !state.has_room_for_one_more(key) {
+                return Err(MoveError::TooManyRooms(state.rules.max_rooms));
             }
-            state.post(&old_key, &name, EventKind::Left, announce, None, change);
-            state.remove_if_empty(&old_key);
-            if !state.rooms.contains_key(&room_key) {
-                let recent = state.wake(&room_key).or(seed).unwrap_or_default();
-                state
-                    .rooms
-                    .insert(room_key.clone(), Room::new(&room_name, recent));
-            }
-            if let Some(user) = state.users.get_mut(key) {
-                user.room = room_key.clone();
-            }
-            if let Some(room) = state.rooms.get(&room_key) {
-                self.directory.moved(&name, Some(&room.name));
-            }
-            state.enter(key, &room_key, change, true);
-            state.replay(&room_key, &outbox, change);
-            let away = state.away_names(&room_key);
-            let members = state.member_list(&room_key, &remote, &away, |members| {
-                line_chunk(&Notice::Members(members).into())
-            });
-            change.delivery.push(&outbox, &members);
+            let new_room = match state.rooms.contains_key(&room_key) {
+                true => None,
+                false => {
+                    let (recent, topic) = match state.wake(&room_key) {
+                        Some(recent) => (recent, seed.and_then(|seed| seed.1)),
+                        None => seed.unwrap_or_default(),
+                    };
+                    Some(Room::new(&room_name, recent, topic))
+                }
+            };
+            state.relocate(
+                &*self.directory,
+                key,
+                &room_key,
+                new_room,
+                &remote,
+                true,
+                change,
+            );
             Ok(())
         })
     }
 
-    /// What the store remembers of a room this registry doesn't know (read before the lock
-    /// is taken); `None` if the room is here or was lately, or the store can't say.
-    fn seed(&self, room_key: &str, room_name: &str) -> Option<Recent> {
-        let known = {
+    /// What the store remembers of a room that isn't here (read before the lock is taken):
+    /// its recent lines, unless it emptied lately (the registry still has those), and its
+    /// topic. `None` if the room is here or the store can't say.
+    fn seed(&self, room_key: &str, room_name: &str) -> Option<(Recent, Option<String>)> {
+        let (here, dormant, replay_lines) = {
             let state = lock(&self.state);
-            state.rooms.contains_key(room_key) || state.dormant.contains_key(room_key)
+            (
+                state.rooms.contains_key(room_key),
+                state.dormant.contains_key(room_key),
+                state.rules.replay_lines,
+            )
         };
-        if known {
+        if here {
             return None;
         }
-        let replay_lines = lock(&self.state).rules.replay_lines;
+        let topic = self.store.topic(room_key).ok().flatten();
+        if dormant {
+            return Some((Recent::default(), topic));
+        }
         match self.store.room_tail(room_key, replay_lines) {
-            Ok(tail) => Some(Recent::from_tail(&room_name.into(), tail)),
+            Ok(tail) => Some((Recent::from_tail(&room_name.into(), tail), topic)),
             Err(Unavailable) => None,
         }
     }
@@ -637,24 +697,36 @@ impl Registry {
     /// # Errors
     /// If the store can't answer.
     pub fn history(&self, key: &str, limit: usize) -> Result<Vec<Chunk>, Unavailable> {
-        let (room_key, room_name) = {
+        let (room_key, room_name, in_memory) = {
             let state = lock(&self.state);
             let room_key = state
                 .users
                 .get(key)
                 .map_or_else(|| fold_case(LOBBY), |user| user.room.clone());
-            let room_name = state
-                .rooms
-                .get(&room_key)
-                .map_or_else(|| LOBBY.into(), |room| Arc::clone(&room.name));
-            (room_key, room_name)
+            let room = state.rooms.get(&room_key);
+            let room_name = room.map_or_else(|| LOBBY.into(), |room| Arc::clone(&room.name));
+            // A private room's history is what it keeps in memory.
+            let in_memory = room.filter(|room| room.private.is_some()).map(|room| {
+                let lines = &room.recent.lines;
+                let skip = lines.len().saturating_sub(limit);
+                let mut chunks: Vec<Chunk> = Vec::new();
+                for event in lines.iter().skip(skip) {
+                    chunks.push(line_chunk(&event.replay_line()));
+                }
+                chunks
+            });
+            (room_key, room_name, in_memory)
         };
-        let lines = self.store.history(&room_key, limit)?;
-        let count = lines.len();
-        let mut chunks: Vec<Chunk> = lines
-            .into_iter()
-            .map(|line| line_chunk(&stored_event(&room_name, line).replay_line()))
-            .collect();
+        let mut chunks = match in_memory {
+            Some(chunks) => chunks,
+            None => self
+                .store
+                .history(&room_key, limit)?
+                .into_iter()
+                .map(|line| line_chunk(&stored_event(&room_name, line).replay_line()))
+                .collect(),
+        };
+        let count = chunks.len();
         let end = Notice::HistoryEnd {
             room: &room_name,
             count,
@@ -678,33 +750,36 @@ impl Registry {
     }
 
     /// `* rooms: #a (N), #b (M)`: the rooms whose name contains `filter` (ignoring case),
-    /// at most [`MAX_LISTED_ROOMS`], then `(+N more)`.
-    pub fn rooms(&self, filter: Option<&str>) -> Chunk {
+    /// at most [`MAX_LISTED_ROOMS`], then `(+N more)`. A private room is listed (marked so)
+    /// only to its members.
+    pub fn rooms(&self, asker: &str, filter: Option<&str>) -> Chunk {
         let filter = filter.map(|filter| filter.to_lowercase());
         let wanted = |key: &str| filter.as_ref().is_none_or(|filter| key.contains(filter));
-        let mut rooms: BTreeMap<String, (String, usize)> = self
+        let mut rooms: BTreeMap<String, (String, usize, bool)> = self
             .directory
             .remote_rooms()
             .into_iter()
-            .map(|(room, count)| (fold_case(&room), (room, count)))
+            .map(|(room, count)| (fold_case(&room), (room, count, false)))
             .filter(|(key, _)| wanted(key))
             .collect();
-        for (key, room) in &lock(&self.state).rooms {
-            if !wanted(&room.name.to_lowercase()) {
+        let state = lock(&self.state);
+        for (key, room) in &state.rooms {
+            if !wanted(&room.name.to_lowercase()) || state.visible_room(key, asker).is_none() {
                 continue;
             }
             let entry = rooms
                 .entry(key.clone())
-                .or_insert_with(|| (room.name.to_string(), 0));
+                .or_insert_with(|| (room.name.to_string(), 0, room.private.is_some()));
             entry.1 += room.members.len();
         }
+        drop(state);
         let listed = rooms
             .values()
             .take(MAX_LISTED_ROOMS)
-            .map(|(room, count)| RoomCount {
+            .map(|(room, count, private)| RoomCount {
                 room: room.as_str(),
                 count: *count,
-                private: false,
+                private: *private,
             })
             .collect();
         let more = rooms.len().saturating_sub(MAX_LISTED_ROOMS);
@@ -794,22 +869,21 @@ impl Registry {
         }
     }
 
-    /// The room (as its name is shown) of someone online, by their key.
-    pub fn room_of(&self, key: &str) -> Option<(String, Arc<str>)> {
+    /// The name of someone online, by their key, and their room as `asker` may see it
+    /// (a private room only if `asker` is in it too).
+    pub fn room_of(&self, key: &str, asker: &str) -> Option<(String, Option<Arc<str>>)> {
         let state = lock(&self.state);
         let user = state.users.get(key)?;
-        let room = state.rooms.get(&user.room)?;
-        Some((user.name.to_string(), Arc::clone(&room.name)))
+        Some((user.name.to_string(), state.visible_room(&user.room, asker)))
     }
 
     /// What `/whois` says of someone online, by their key.
-    pub fn whois(&self, key: &str) -> Option<Whois> {
+    pub fn whois(&self, key: &str, asker: &str) -> Option<Whois> {
         let state = lock(&self.state);
         let user = state.users.get(key)?;
         let room = state
-            .rooms
-            .get(&user.room)
-            .map_or_else(|| user.room.clone(), |room| room.name.to_string());
+            .visible_room(&user.room, asker)
+            .map(|room| room.to_string());
         Some(Whois {
             name: user.name.to_string(),
             room,
@@ -834,6 +908,15 @@ impl Registry {
 }
 
 impl Room {
+    /// How many of its lines the room keeps: what joiners are shown, or for a private room
+    /// (whose `/history` has nothing else) up to what `/history` shows.
+    fn keeps(&self, rules: &Rules) -> usize {
+        match self.private {
+            Some(_) => rules.private_history.max(rules.replay_lines),
+            None => rules.replay_lines,
+        }
+    }
+
     /// The room's next event (numbered, not yet delivered).
     fn event(&mut self, from: &Arc<str>, time: SystemTime, kind: EventKind) -> Arc<RoomEvent> {
         let seq = self.recent.next_seq;
@@ -880,8 +963,8 @@ impl State {
         except: Option<&Arc<Outbox>>,
         change: &mut Change,
     ) -> Option<Chunk> {
-        let keep = self.rules.replay_lines;
         let room = self.rooms.get_mut(room_key)?;
+        let keep = room.keeps(&self.rules);
         let event = room.event(from, SystemTime::now(), kind);
         room.remember(&event, keep);
         let chunk = line_chunk(&event.line());
@@ -892,7 +975,9 @@ impl State {
                 }
             }
         }
-        change.events.push(event);
+        if room.private.is_none() {
+            change.events.push(event);
+        }
         Some(chunk)
     }
 
@@ -905,9 +990,11 @@ impl State {
         let Some(room) = self.rooms.get_mut(room_key) else {
             return;
         };
+        self.entries += 1;
         let member = Member {
             name: Arc::clone(&name),
             outbox: Arc::clone(&outbox),
+            entered: self.entries,
         };
         room.members.insert(fold_case(&name), member);
         let announce = self.announces(room_key);
@@ -936,6 +1023,10 @@ impl State {
         let Some(room) = self.rooms.remove(room_key) else {
             return;
         };
+        // A private room goes with everything it had.
+        if room.private.is_some() {
+            return;
+        }
         if self.dormant.len() >= self.rules.max_rooms
             && let Some(oldest) = self.dormant_order.pop_front()
         {
@@ -957,14 +1048,134 @@ impl State {
         let Some(room) = self.rooms.get(room_key) else {
             return;
         };
-        if room.recent.lines.is_empty() {
+        if room.recent.lines.is_empty() || self.rules.replay_lines == 0 {
             return;
         }
         let mut lines = Vec::new();
-        for event in &room.recent.lines {
+        let skip = room
+            .recent
+            .lines
+            .len()
+            .saturating_sub(self.rules.replay_lines);
+        for event in room.recent.lines.iter().skip(skip) {
             event.replay_line().append_to(&mut lines);
         }
         change.delivery.push(outbox, &lines.into());
+    }
+
+    /// Whether a room may be made, with `key`'s user leaving their room for it (leaving an
+    /// emptied room frees its place).
+    fn has_room_for_one_more(&self, key: &str) -> bool {
+        let frees_one = self.users.get(key).is_some_and(|user| {
+            user.room != fold_case(LOBBY)
+                && self
+                    .rooms
+                    .get(&user.room)
+                    .is_some_and(|old| old.members.len() == 1)
+        });
+        self.rooms.len() < self.rules.max_rooms + usize::from(frees_one)
+    }
+
+    /// Moves `key`'s user from their room to `room_key` (made from `new_room` if it isn't
+    /// here). The old room sees them leave (if `announce_leaving`; a kick says it itself),
+    /// the new one sees them join, and they get its topic, recent lines and members.
+    #[allow(clippy::too_many_arguments)]
+    fn relocate(
+        &mut self,
+        directory: &dyn Directory,
+        key: &str,
+        room_key: &str,
+        new_room: Option<Room>,
+        remote: &[String],
+        announce_leaving: bool,
+        change: &mut Change,
+    ) {
+        let Some(user) = self.users.get(key) else {
+            return;
+        };
+        let (name, old_key) = (Arc::clone(&user.name), user.room.clone());
+        let outbox = Arc::clone(&user.outbox);
+        let announce = announce_leaving && self.announces(&old_key);
+        if let Some(old) = self.rooms.get_mut(&old_key) {
+            old.members.remove(&fold_case(&name));
+        }
+        self.post(&old_key, &name, EventKind::Left, announce, None, change);
+        self.hand_over(&old_key, change);
+        self.remove_if_empty(&old_key);
+        if let Some(room) = new_room {
+            self.rooms.entry(room_key.to_string()).or_insert(room);
+        }
+        if let Some(user) = self.users.get_mut(key) {
+            user.room = room_key.to_string();
+        }
+        // Where someone is in a private room is nobody else's business.
+        let shown = self
+            .rooms
+            .get(room_key)
+            .filter(|room| room.private.is_none())
+            .map(|room| Arc::clone(&room.name));
+        directory.moved(&name, shown.as_deref());
+        self.enter(key, room_key, change, true);
+        self.show_topic(room_key, &outbox, change);
+        self.replay(room_key, &outbox, change);
+        let away = self.away_names(room_key);
+        let members = self.member_list(room_key, remote, &away, |members| {
+            line_chunk(&Notice::Members(members).into())
+        });
+        change.delivery.push(&outbox, &members);
+    }
+
+    /// If a private room's owner is gone, gives it to the member who has been there
+    /// longest, and tells the room.
+    fn hand_over(&mut self, room_key: &str, change: &mut Change) {
+        let Some(room) = self.rooms.get_mut(room_key) else {
+            return;
+        };
+        let Some(private) = &mut room.private else {
+            return;
+        };
+        if room.members.contains_key(&private.owner) {
+            return;
+        }
+        let Some((heir, member)) = room.members.iter().min_by_key(|(_, member)| member.entered)
+        else {
+            return;
+        };
+        private.owner = heir.clone();
+        let notice = Notice::Owner {
+            name: &member.name,
+            room: &room.name,
+        };
+        let line = line_chunk(&notice.into());
+        for member in room.members.values() {
+            change.delivery.push(&member.outbox, &line);
+        }
+    }
+
+    /// `* topic of #ROOM: TEXT` to a joiner, if the room has one.
+    fn show_topic(&self, room_key: &str, outbox: &Arc<Outbox>, change: &mut Change) {
+        if let Some(room) = self.rooms.get(room_key)
+            && let Some(topic) = &room.topic
+        {
+            let notice = Notice::Topic {
+                room: &room.name,
+                text: topic,
+            };
+            change.delivery.push(outbox, &line_chunk(&notice.into()));
+        }
+    }
+
+    /// Whether the user with key `key` is in the room with key `room_key`.
+    fn is_in(&self, key: &str, room_key: &str) -> bool {
+        self.users
+            .get(key)
+            .is_some_and(|user| user.room == room_key)
+    }
+
+    /// A room's name as `asker` may see it: a private room's only to its members.
+    fn visible_room(&self, room_key: &str, asker: &str) -> Option<Arc<str>> {
+        let room = self.rooms.get(room_key)?;
+        (room.private.is_none() || self.is_in(asker, room_key)).then(|| Arc::clone(&room.name))
     }
 
     /// The names of a room's members who are away.
@@ -1025,6 +1236,7 @@ mod tests {
         announce_limit: 100,
         max_rooms: 10,
         replay_lines: 3,
+        private_history: 5,
     };
 
     fn memory() -> Arc<dyn Store> {
@@ -1202,7 +1414,7 @@ mod tests {
             registry.join(&name("alice"), &alice, false),
             Ok("alice".to_string())
         );
-        assert_eq!(&*registry.rooms(None), b"* rooms: #lobby (1)\n");
+        assert_eq!(&*registry.rooms("", None), b"* rooms: #lobby (1)\n");
         registry.leave("alice", &alice, &Farewell::Silent);
         assert!(registry.is_empty());
         writers.stop();

@@ -1,0 +1,443 @@
+//! The commands about rooms and moderation: `/join` (with a private room's key), `/create`,
+//! `/invite`, `/rekey`, `/topic`, `/kick`, and the admins' `/ban`, `/unban`, `/bans`,
+//! `/stats` and `/wall`. Nothing here logs a private room's name, key or text.
+
+use std::time::Duration;
+
+use chat_protocol::{self as protocol, Notice, Quoted, Refusal, UtcTime, parse_duration};
+
+use super::{Connection, End, relayed};
+use crate::ban::Target;
+use crate::registry::{MoveError, RoomError};
+use crate::room_key::{RoomKey, invite_link};
+use crate::store::Ban;
+
+/// Refused `/join ROOM KEY`s after which a connection is closed.
+pub const MAX_WRONG_KEYS: u32 = 5;
+
+/// How long a ban lasts when `/ban` doesn't say.
+const DEFAULT_BAN: Duration = Duration::from_secs(3600);
+
+impl Connection<'_> {
+    /// `/join ROOM [KEY]`.
+    pub(super) fn join(&mut self, room: &str, key: Option<&str>) -> Option<End> {
+        let member = self.member.as_ref()?;
+        let outbox = &self.outbox;
+        match self.registry.move_to(&member.key, room, key) {
+            Ok(()) => {
+                if self.logs(log::Level::Info) {
+                    let peer = self.peer;
+                    match key {
+                        Some(_) => log::info!("{peer} {} joined a private room", member.name),
+                        None => log::info!("{peer} {} moved to {room}", member.name),
+                    }
+                }
+            }
+            Err(MoveError::AlreadyThere) => {
+                outbox.send_borrowed(&Refusal::AlreadyInRoom { room }.into());
+            }
+            Err(MoveError::TooManyRooms(max)) => outbox.send_line(Refusal::TooManyRooms { max }),
+            Err(MoveError::InvalidRoom(reason)) => {
+                let room = Quoted::new(room);
+                outbox.send_borrowed(&Refusal::InvalidRoom { room, reason }.into());
+            }
+            Err(MoveError::NeedInvite(room)) => {
+                outbox.send_borrowed(&Refusal::NeedInvite { room: &room }.into());
+                if key.is_some() {
+                    self.wrong_keys += 1;
+                    if self.wrong_keys >= MAX_WRONG_KEYS {
+                        outbox.send_line(Refusal::TooManyKeys);
+                        return Some(End::WrongKeys);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The invite links to `room` with `key`: on `--public-addr`, or on the address this
+    /// client connected to.
+    fn links(&self, room: &str, key: &RoomKey) -> Vec<String> {
+        let address = match &self.config.public_addr {
+            Some(address) => address.clone(),
+            None => match self.outbox.transport().socket().local_addr() {
+                Ok(address) => address.to_string(),
+                Err(_) => format!("{}:{}", protocol::DEFAULT_HOST, protocol::DEFAULT_PORT),
+            },
+        };
+        vec![invite_link(&address, room, key)]
+    }
+
+    /// `/create [ROOM]`.
+    pub(super) fn create(&mut self, room: Option<&str>) {
+        let Some(member) = &self.member else {
+            return;
+        };
+        let outbox = &self.outbox;
+        match self.registry.create(&member.key, room) {
+            Ok((room, key)) => {
+                if self.logs(log::Level::Info) {
+                    log::info!("{} {} created a private room", self.peer, member.name);
+                }
+                let links = self.links(&room, &key);
+                let links = links.iter().map(String::as_str).collect();
+                let notice = Notice::PrivateRoom { room: &room, links };
+                outbox.send_borrowed(&notice.into());
+            }
+            Err(RoomError::Move(MoveError::InvalidRoom(reason))) => {
+                let room = Quoted::new(room.unwrap_or_default());
+                outbox.send_borrowed(&Refusal::InvalidRoom { room, reason }.into());
+            }
+            Err(err) => self.refuse(&err),
+        }
+    }
+
+    /// `/invite [NAME]`.
+    pub(super) fn invite(&self, name: Option<&str>) {
+        let Some(member) = &self.member else {
+            return;
+        };
+        let outbox = &self.outbox;
+        let Some(name) = name else {
+            let Some((room, key)) = self.registry.room_key(&member.key) else {
+                return;
+            };
+            match key {
+                Some(key) => {
+                    let links = self.links(&room, &key);
+                    let links = links.iter().map(String::as_str).collect();
+                    let notice = Notice::PrivateRoom { room: &room, links };
+                    outbox.send_borrowed(&notice.into());
+                }
+                None => outbox.send_borrowed(&Notice::PublicRoom { room: &room }.into()),
+            }
+            return;
+        };
+        let no_such_user = || {
+            let name = Quoted::new(name);
+            outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());
+        };
+        if !protocol::is_name(name) {
+            return no_such_user();
+        }
+        match self.registry.invite(&member.key, name) {
+            Ok(invitation) => {
+                let notice = Notice::InviteSent {
+                    room: &invitation.room,
+                    name: &invitation.name,
+                };
+                outbox.send_borrowed(&notice.into());
+            }
+            Err(RoomError::NoSuchUser) => no_such_user(),
+            Err(err) => self.refuse(&err),
+        }
+    }
+
+    /// `/rekey`.
+    pub(super) fn rekey(&self) {
+        let Some(member) = &self.member else {
+            return;
+        };
+        match self.registry.rekey(&member.key) {
+            Ok((room, key)) => {
+                let links = self.links(&room, &key);
+                let links = links.iter().map(String::as_str).collect();
+                let notice = Notice::Rekeyed { room: &room, links };
+                self.outbox.send_borrowed(&notice.into());
+            }
+            Err(err) => self.refuse(&err),
+        }
+    }
+
+    /// `/topic [TEXT]` (`-` clears it).
+    pub(super) fn topic(&self, text: Option<&str>) {
+        let Some(member) = &self.member else {
+            return;
+        };
+        let outbox = &self.outbox;
+        let Some(text) = text else {
+            if let Some(line) = self.registry.topic(&member.key) {
+                outbox.send(&line);
+            }
+            return;
+        };
+        let text = match text.trim() {
+            "-" => None,
+            text => match relayed(text) {
+                Some(text) => Some(text),
+                None => {
+                    return outbox.send_line(Refusal::Usage {
+                        usage: "/topic [TEXT]",
+                    });
+                }
+            },
+        };
+        match self.registry.set_topic(&member.key, text.as_deref()) {
+            Ok(Some(room_key)) => {
+                if self
+                    .shared
+                    .store
+                    .set_topic(&room_key, text.as_deref())
+                    .is_err()
+                {
+                    outbox.send_line(Refusal::Unavailable {
+                        what: "keeping the topic",
+                    });
+                }
+            }
+            Ok(None) => {}
+            Err(err) => self.refuse(&err),
+        }
+    }
+
+    /// `/kick NAME [REASON]`.
+    pub(super) fn kick(&self, name: &str, reason: Option<&str>) {
+        let Some(member) = &self.member else {
+            return;
+        };
+        let reason = reason.and_then(relayed);
+        let admin = self.is_admin();
+        match self
+            .registry
+            .kick(&member.key, name, reason.as_deref(), admin)
+        {
+            Ok(kicked) => {
+                if self.logs(log::Level::Info) {
+                    log::info!("{} {} kicked {}", self.peer, member.name, kicked.name);
+                }
+            }
+            Err(err) => self.refuse(&err),
+        }
+    }
+
+    /// Whether this session is a server admin's: a `--admin` name, logged in with its
+    /// password.
+    fn is_admin(&self) -> bool {
+        self.member.as_ref().is_some_and(|member| {
+            self.config.is_admin_name(&member.key) && self.registry.is_logged_in(&member.key)
+        })
+    }
+
+    /// Refuses what only admins may do; `true` if it refused.
+    fn not_admin(&self) -> bool {
+        if self.is_admin() {
+            return false;
+        }
+        self.outbox.send_line(Refusal::NotAdmin);
+        true
+    }
+
+    /// `/ban NAME|ADDRESS [DURATION] [REASON]`.
+    pub(super) fn ban(&self, target: &str, duration: Option<&str>, reason: Option<&str>) {
+        if self.not_admin() {
+            return;
+        }
+        let outbox = &self.outbox;
+        let usage = || {
+            outbox.send_line(Refusal::Usage {
+                usage: "/ban NAME|ADDRESS [DURATION] [REASON]",
+            });
+        };
+        let Some(parsed) = Target::parse(target) else {
+            return usage();
+        };
+        let seconds = match duration {
+            Some(duration) => match parse_duration(duration) {
+                Some(seconds) => seconds,
+                None => return usage(),
+            },
+            None => DEFAULT_BAN.as_secs(),
+        };
+        let until = (seconds > 0).then(|| {
+            let now = UtcTime::now().unix();
+            UtcTime::from_unix(now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX)))
+        });
+        let reason = reason.and_then(relayed).map(|reason| reason.into_owned());
+        let mut ban = Ban {
+            name: None,
+            address: None,
+            until,
+            reason: reason.clone(),
+        };
+        match &parsed {
+            Target::Address(address) => ban.address = Some(*address),
+            Target::Name(name) => {
+                let key = protocol::name_key(name);
+                let shown = self
+                    .registry
+                    .room_of(&key, "")
+                    .map_or_else(|| name.clone(), |(name, _)| name);
+                let notice = Notice::Banned {
+                    name: &shown,
+                    reason: reason.as_deref(),
+                };
+                let refusal = Refusal::YouAreBanned {
+                    until,
+                    reason: reason.as_deref(),
+                };
+                ban.address = self
+                    .registry
+                    .remove(&key, &notice, &refusal.into())
+                    .flatten();
+                ban.name = Some(shown);
+            }
+        }
+        if self
+            .shared
+            .bans
+            .add(&*self.shared.store, ban.clone())
+            .is_err()
+        {
+            return outbox.send_line(Refusal::Unavailable { what: "banning" });
+        }
+        if self.logs(log::Level::Info) {
+            log::info!("{} banned {target}", self.peer);
+        }
+        for target in ban_targets(&ban) {
+            let notice = Notice::Ban {
+                target: &target,
+                until: ban.until,
+                reason: ban.reason.as_deref(),
+            };
+            outbox.send_borrowed(&notice.into());
+        }
+    }
+
+    /// `/unban NAME|ADDRESS`.
+    pub(super) fn unban(&self, target: &str) {
+        if self.not_admin() {
+            return;
+        }
+        let outbox = &self.outbox;
+        let Some(parsed) = Target::parse(target) else {
+            return outbox.send_borrowed(&Refusal::NotBanned { target }.into());
+        };
+        match self.shared.bans.remove(&*self.shared.store, &parsed) {
+            Ok(true) => outbox.send_borrowed(&Notice::Unbanned { target }.into()),
+            Ok(false) => outbox.send_borrowed(&Refusal::NotBanned { target }.into()),
+            Err(_) => outbox.send_line(Refusal::Unavailable { what: "unbanning" }),
+        }
+    }
+
+    /// `/bans`.
+    pub(super) fn bans(&self) {
+        if self.not_admin() {
+            return;
+        }
+        let mut count = 0;
+        for ban in self.shared.bans.in_force() {
+            for target in ban_targets(&ban) {
+                count += 1;
+                let notice = Notice::Ban {
+                    target: &target,
+                    until: ban.until,
+                    reason: ban.reason.as_deref(),
+                };
+                self.outbox.send_borrowed(&notice.into());
+            }
+        }
+        self.outbox.send_line(Notice::BanCount { count });
+    }
+
+    /// `/stats`.
+    pub(super) fn stats(&self) {
+        if self.not_admin() {
+            return;
+        }
+        let (users, rooms, per_second) = self.registry.counts();
+        let uptime = protocol::ago(self.shared.started.elapsed());
+        let uptime = uptime.strip_suffix(" ago").unwrap_or(&uptime);
+        let memory = resident_bytes().map_or_else(|| "unknown".to_string(), mebibytes);
+        let store = self
+            .shared
+            .store
+            .size()
+            .map_or_else(|| "in memory".to_string(), mebibytes);
+        let (connections, refused) = self.shared.connection_counts();
+        let text = format!(
+            "{users} clients, {rooms} rooms, {per_second:.1} lines/s (last minute), \
+             up {uptime}, memory {memory}, store {store}, {connections} connections, \
+             {refused} refused"
+        );
+        self.outbox.send_borrowed(&Notice::Stats(&text).into());
+    }
+
+    /// `/wall TEXT`.
+    pub(super) fn wall(&self, text: &str) {
+        if self.not_admin() {
+            return;
+        }
+        let Some(member) = &self.member else {
+            return;
+        };
+        let Some(text) = relayed(text) else {
+            return self.outbox.send_line(Refusal::Usage {
+                usage: "/wall TEXT",
+            });
+        };
+        let notice = Notice::Wall {
+            name: &member.name,
+            text: &text,
+        };
+        self.registry.wall(&notice.into());
+    }
+
+    /// Refuses a name that is banned, and closes; `true` if it did.
+    pub(super) fn refuse_if_banned(&self, name: &str) -> bool {
+        if !protocol::is_name(name) {
+            return false;
+        }
+        let Some(ban) = self.shared.bans.of_name(&protocol::name_key(name)) else {
+            return false;
+        };
+        let refusal = Refusal::YouAreBanned {
+            until: ban.until,
+            reason: ban.reason.as_deref(),
+        };
+        self.outbox.send_borrowed(&refusal.into());
+        true
+    }
+
+    /// Tells the user why a room command was refused.
+    fn refuse(&self, err: &RoomError) {
+        let outbox = &self.outbox;
+        match err {
+            RoomError::Exists(room) => outbox.send_borrowed(&Refusal::RoomExists { room }.into()),
+            RoomError::NotOwner(room) => outbox.send_borrowed(&Refusal::NotOwner { room }.into()),
+            RoomError::Public(room) => outbox.send_borrowed(&Notice::PublicRoom { room }.into()),
+            RoomError::NotInRoom { name, room } => {
+                outbox.send_borrowed(&Refusal::NotInRoom { name, room }.into());
+            }
+            RoomError::NotAdmin => outbox.send_line(Refusal::NotAdmin),
+            RoomError::Move(MoveError::TooManyRooms(max)) => {
+                outbox.send_line(Refusal::TooManyRooms { max: *max });
+            }
+            RoomError::Move(_) | RoomError::NoSuchUser | RoomError::NoRandom => {
+                outbox.send_line(Refusal::Unavailable {
+                    what: "that, just now",
+                });
+            }
+        }
+    }
+}
+
+/// What `/bans` lists of a ban: its name and its address.
+fn ban_targets(ban: &Ban) -> Vec<String> {
+    let mut targets = Vec::new();
+    targets.extend(ban.name.clone());
+    targets.extend(ban.address.map(|address| address.to_string()));
+    targets
+}
+
+/// `12.3 MiB`.
+fn mebibytes(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// This process's resident memory, from `/proc/self/status` (Linux).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
