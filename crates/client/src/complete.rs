@@ -124,7 +124,11 @@ mod tests {
             ("/ni", 0, &["/nick "]),
             ("/WH", 0, &["/who", "/whisper ", "/whois "]),
             ("/종", 0, &["/종료 "]),
-            ("/r", 0, &["/reply ", "/r ", "/register ", "/rekey", "/rooms "]),
+            (
+                "/r",
+                0,
+                &["/reply ", "/r ", "/register ", "/rekey", "/rooms "],
+            ),
             ("/ki", 0, &["/kick "]),
             ("/ban", 0, &["/ban ", "/bans"]),
             ("/cr", 0, &["/create "]),

@@ -138,7 +138,7 @@ pub const HELP: &[(&str, &str)] = &[
     ("/kick NAME [REASON]", "send NAME out of your private room"),
     (
         "/ban NAME|ADDRESS [DURATION] [REASON]",
-        "keep someone out (admins; 10m, 2h, 1d, 0 = until lifted)",
+        "keep someone out (admins; 30s, 10m, 2h, 1d (default 1h), 0 = until lifted)",
     ),
     ("/unban NAME|ADDRESS", "lift a ban (admins)"),
     ("/bans", "list the bans (admins)"),
@@ -286,13 +286,10 @@ pub fn is_key_shaped(word: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Whether `word` is a ban's duration: `0` (until lifted), or a number of minutes, hours
-/// or days (`10m`, `2h`, `1d`).
+/// Whether `word` is a ban's duration: `0` (until lifted), or a number of seconds,
+/// minutes, hours or days (`30s`, `10m`, `2h`, `1d`).
 fn is_duration(word: &str) -> bool {
-    word == "0"
-        || word
-            .strip_suffix(['m', 'h', 'd'])
-            .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+    parse_duration(word).is_some()
 }
 
 /// A ban's duration in seconds (`0`: until lifted), if `text` is one.
@@ -301,13 +298,17 @@ pub fn parse_duration(text: &str) -> Option<u64> {
         return Some(0);
     }
     let unit = match text.chars().last()? {
+        's' => 1,
         'm' => 60,
         'h' => 3600,
         'd' => 86_400,
         _ => return None,
     };
-    let number: u64 = text[..text.len() - 1].parse().ok()?;
-    number.checked_mul(unit)
+    let number = &text[..text.len() - 1];
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    number.parse::<u64>().ok()?.checked_mul(unit)
 }
 
 /// Whether a line (at the handshake, or typed) asks to leave.

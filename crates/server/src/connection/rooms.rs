@@ -345,8 +345,7 @@ impl Connection<'_> {
             return;
         }
         let (users, rooms, per_second) = self.registry.counts();
-        let uptime = protocol::ago(self.shared.started.elapsed());
-        let uptime = uptime.strip_suffix(" ago").unwrap_or(&uptime);
+        let uptime = super::idle_text(self.shared.started.elapsed());
         let memory = resident_bytes().map_or_else(|| "unknown".to_string(), mebibytes);
         let store = self
             .shared
@@ -355,9 +354,9 @@ impl Connection<'_> {
             .map_or_else(|| "in memory".to_string(), mebibytes);
         let (connections, refused) = self.shared.connection_counts();
         let text = format!(
-            "{users} clients, {rooms} rooms, {per_second:.1} lines/s (last minute), \
-             up {uptime}, memory {memory}, store {store}, {connections} connections, \
-             {refused} refused"
+            "clients {users}, rooms {rooms}, lines/s {per_second:.1} (last minute), \
+             uptime {uptime}, memory {memory}, store {store}, connections {connections}, \
+             refused {refused}"
         );
         self.outbox.send_borrowed(&Notice::Stats(&text).into());
     }
