@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use chat_client::{Options, no_color_requested};
+use chat_client::{Options, Password, RoomLink, no_color_requested};
 use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
+
+/// The exit status for a bad command line (clap's own), a malformed link included.
+const EXIT_USAGE: u8 = 2;
 
 /// Command-line client for chat-server: type to talk, /help for commands, /quit to leave.
 #[derive(Debug, Parser)]
@@ -16,13 +19,22 @@ struct Args {
     /// The name to join with (1-32 letters, digits, _ or -).
     name: String,
 
-    /// Server host.
-    #[arg(long, default_value = DEFAULT_HOST)]
-    host: String,
+    /// An invite link, chat://HOST:PORT/ROOM?key=KEY: connect to that server and join
+    /// that room.
+    link: Option<String>,
 
-    /// Server port.
-    #[arg(long, default_value_t = DEFAULT_PORT)]
-    port: u16,
+    /// Server host [default: 127.0.0.1, or the link's].
+    #[arg(long)]
+    host: Option<String>,
+
+    /// Server port [default: 10000, or the link's].
+    #[arg(long)]
+    port: Option<u16>,
+
+    /// Read the password of a registered name from the first line of FILE (in a pipe;
+    /// also CHAT_PASSWORD; a terminal asks for it).
+    #[arg(long, value_name = "FILE")]
+    password_file: Option<std::path::PathBuf>,
 
     /// Don't prefix lines with the local time.
     #[arg(long)]
@@ -46,13 +58,70 @@ struct Args {
     reconnect: bool,
 }
 
+/// Where to connect and what to join: the link's server, unless `--host`/`--port` say
+/// otherwise (then they must agree with it).
+fn destination(args: &Args) -> Result<(String, u16, Option<RoomLink>), String> {
+    let Some(text) = &args.link else {
+        let host = args
+            .host
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HOST.to_string());
+        return Ok((host, args.port.unwrap_or(DEFAULT_PORT), None));
+    };
+    let link = RoomLink::parse(text).map_err(|err| err.to_string())?;
+    if let Some(host) = args.host.as_ref().filter(|host| **host != link.host) {
+        return Err(format!(
+            "--host {host} contradicts the link, which is for {}",
+            link.host
+        ));
+    }
+    if let Some(port) = args.port.filter(|port| *port != link.port) {
+        return Err(format!(
+            "--port {port} contradicts the link, which is for port {}",
+            link.port
+        ));
+    }
+    Ok((link.host.clone(), link.port, Some(link)))
+}
+
+/// The password from `--password-file` or `CHAT_PASSWORD` (never from the command line).
+fn password(args: &Args) -> Result<Option<Password>, String> {
+    if let Some(path) = &args.password_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| format!("could not read --password-file {}: {err}", path.display()))?;
+        let line = text.lines().next().unwrap_or_default();
+        return Password::new(line)
+            .map(Some)
+            .ok_or_else(|| format!("--password-file {} is empty", path.display()));
+    }
+    Ok(std::env::var("CHAT_PASSWORD")
+        .ok()
+        .and_then(|text| Password::new(&text)))
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let (host, port, join) = match destination(&args) {
+        Ok(destination) => destination,
+        Err(err) => {
+            eprintln!("chat-client: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let password = match password(&args) {
+        Ok(password) => password,
+        Err(err) => {
+            eprintln!("chat-client: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
     let options = Options {
-        host: args.host,
-        port: args.port,
+        host,
+        port,
+        password,
+        join,
         name: args.name,
         timestamps: !args.no_timestamps,
         color: interactive && !args.no_color && !no_color_requested(std::env::var_os("NO_COLOR")),

@@ -177,6 +177,16 @@ impl Pane {
             .to_string()
     }
 
+    /// From now on, every byte the client writes to its terminal is copied to a file;
+    /// returns its path (read it with [`std::fs::read`]).
+    #[allow(dead_code)]
+    pub fn record_output(&self) -> PathBuf {
+        let path = unique_path("output");
+        let command = format!("cat >> '{}'", path.display());
+        self.tmux(&["pipe-pane", "-o", "-t", "chat", &command]);
+        path
+    }
+
     /// The screen with colours as escape sequences.
     pub fn screen_with_escapes(&self) -> String {
         self.tmux(&["capture-pane", "-p", "-e", "-t", "chat"])

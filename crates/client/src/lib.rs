@@ -6,6 +6,7 @@
 //! - `link`: connecting, sending, reading on one thread, reconnecting.
 //! - `session`: name, room, members, correspondents, rooms and who is ignored, learned
 //!   from the server's lines (pure).
+//! - `room_link`: invite links (`chat://HOST:PORT/ROOM?key=KEY`).
 //! - `commands`: the command table, and the commands the client carries out itself.
 //! - `pipe`: plain lines in and out, for scripts and bots.
 //! - `terminal`: the interactive client: the main loop, which alone draws.
@@ -20,12 +21,14 @@ mod complete;
 mod editor;
 mod link;
 mod pipe;
+mod room_link;
 mod session;
 mod style;
 mod terminal;
 mod text;
 mod view;
 
+pub use room_link::{BadLink, RoomLink};
 pub use style::no_color_requested;
 
 use std::fmt;
@@ -55,6 +58,32 @@ pub struct Options {
     pub reconnect: bool,
     /// Ring the terminal bell for mentions and private messages (terminal only).
     pub bell: bool,
+    /// The password of a registered name, if given (`CHAT_PASSWORD`, `--password-file`).
+    pub password: Option<Password>,
+    /// The room to join once connected (from an invite link).
+    pub join: Option<RoomLink>,
+}
+
+/// A password, kept out of `Debug` output and logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// A password; `None` if it is empty.
+    pub fn new(text: &str) -> Option<Password> {
+        (!text.is_empty()).then(|| Password(text.to_string()))
+    }
+
+    /// The password itself, to send.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(..)")
+    }
 }
 
 /// Runs the client: interactive in a terminal, plain lines otherwise. Returns `Ok` when the

@@ -12,7 +12,7 @@ use chat_protocol::{self as protocol, LOBBY};
 use chat_sync::{lock, wait_until};
 
 use crate::session::{Session, Update};
-use crate::{ClientError, MAX_SERVER_LINE, Options, connect, describe, send_line};
+use crate::{ClientError, MAX_SERVER_LINE, Options, Password, connect, describe, send_line};
 
 /// Wait before the first attempt to reconnect; each failure doubles it.
 pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -62,6 +62,12 @@ enum End {
     TurnedAway(String),
 }
 
+/// Where to go back to after a reconnect: the room, and its key if it is private.
+struct Rejoin {
+    room: String,
+    key: Option<String>,
+}
+
 /// The connection, shared by the thread that reads it and those that write to it.
 pub struct Link {
     host: String,
@@ -77,6 +83,10 @@ pub struct Link {
     changed: Condvar,
     quitting: AtomicBool,
     closed: AtomicBool,
+    /// The name's password, once known: sent with the name, again after a reconnect.
+    password: Mutex<Option<Password>>,
+    /// The `/join` to send after the first welcome (an invite link's).
+    first_join: Mutex<Option<String>>,
 }
 
 impl Link {
@@ -93,6 +103,30 @@ impl Link {
             changed: Condvar::new(),
             quitting: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            password: Mutex::new(options.password.clone()),
+            first_join: Mutex::new(options.join.as_ref().map(|link| link.join_line())),
+        }
+    }
+
+    /// The handshake line: the name, with its password if there is one.
+    fn hello(&self) -> String {
+        let name = lock(&self.session).name().to_string();
+        match &*lock(&self.password) {
+            Some(password) => format!("{name} {}", password.expose()),
+            None => name,
+        }
+    }
+
+    /// Logs in to the registered name asked for with `password` (kept for reconnects).
+    ///
+    /// # Errors
+    /// `NotConnected` while the client is reconnecting, or the socket's error.
+    pub fn log_in(&self, password: Password) -> io::Result<()> {
+        *lock(&self.password) = Some(password);
+        let hello = self.hello();
+        match &*lock(&self.writer) {
+            Some(stream) => send_line(stream, &hello),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "not connected")),
         }
     }
 
@@ -102,11 +136,18 @@ impl Link {
     /// When the connection can't be made.
     pub fn connect(&self) -> Result<TcpStream, ClientError> {
         let stream = connect(&self.host, self.port)?;
-        let name = lock(&self.session).name().to_string();
         self.attach(&stream)?;
         // A failure here shows as the connection lost when `run` reads.
-        let _ = self.send(&name);
+        let _ = send_line(&stream, &self.hello());
         Ok(stream)
+    }
+
+    /// Waits until the name is accepted and the link's room (if any) asked for, so that
+    /// what is sent from now on follows both; returns the session then.
+    pub fn wait_joined(&self) -> Session {
+        self.wait_for(None, |session| {
+            session.is_joined() && lock(&self.first_join).is_none()
+        })
     }
 
     /// A copy of what the client knows of its name, room and room members.
@@ -205,10 +246,10 @@ impl Link {
         mut stream: TcpStream,
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
     ) -> Result<(), ClientError> {
-        let mut rejoin: Option<String> = None;
+        let mut rejoin: Option<Rejoin> = None;
         let mut delay = FIRST_RETRY_DELAY;
         loop {
-            let end = self.read(&stream, rejoin.as_deref(), &mut delay, on_event)?;
+            let end = self.read(&stream, rejoin.as_ref(), &mut delay, on_event)?;
             *lock(&self.writer) = None;
             let _ = stream.shutdown(Shutdown::Both);
             let joined = lock(&self.session).is_joined();
@@ -231,7 +272,13 @@ impl Link {
                     format!("could not rejoin: {error}")
                 }
             };
-            rejoin = Some(lock(&self.session).room().to_string());
+            rejoin = Some({
+                let session = lock(&self.session);
+                Rejoin {
+                    room: session.room().to_string(),
+                    key: session.room_key().map(String::from),
+                }
+            });
             match self.connect_again(reason, &mut delay, on_event)? {
                 Some(next) => stream = next,
                 None => return Ok(()),
@@ -245,15 +292,14 @@ impl Link {
     fn read(
         &self,
         stream: &TcpStream,
-        mut rejoin: Option<&str>,
+        mut rejoin: Option<&Rejoin>,
         delay: &mut Duration,
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
     ) -> Result<End, ClientError> {
-        if rejoin.is_some() {
-            let name = lock(&self.session).name().to_string();
-            if let Err(err) = send_line(stream, &name) {
-                return Ok(End::Lost(Some(err)));
-            }
+        if rejoin.is_some()
+            && let Err(err) = send_line(stream, &self.hello())
+        {
+            return Ok(End::Lost(Some(err)));
         }
         let mut reader = BufReader::new(stream);
         // Whether the client sent `/join` to go back to its room and awaits the answer.
@@ -271,7 +317,19 @@ impl Link {
             match update {
                 Update::Closing => return Ok(End::TurnedAway(error())),
                 Update::Refused if rejoin.is_none() && !joined && !self.names_asked => {
-                    return Ok(End::TurnedAway(error()));
+                    return Ok(End::TurnedAway(with_password_hint(error())));
+                }
+                Update::Welcomed if rejoin.is_none() => {
+                    on_event(Event::Line(line)).map_err(ClientError::Output)?;
+                    let first_join = lock(&self.first_join).clone();
+                    let sent = first_join.map(|join| self.send(&join));
+                    *lock(&self.first_join) = None;
+                    drop(lock(&self.session));
+                    self.changed.notify_all();
+                    if let Some(Err(err)) = sent {
+                        return Ok(End::Lost(Some(err)));
+                    }
+                    continue;
                 }
                 Update::Greeted => {
                     // Once is enough: a reconnect's greeting is not shown again.
@@ -288,12 +346,19 @@ impl Link {
                 Update::Refused => moving_back = false,
                 _ => {}
             }
-            if let Some(room) = rejoin {
+            if let Some(Rejoin { room, key }) = rejoin {
                 match update {
                     Update::Welcomed => {
-                        let name = lock(&self.session).name().to_string();
-                        if !protocol::same_room(room, LOBBY) {
-                            let join = format!("/join {room}");
+                        let (name, here) = {
+                            let session = lock(&self.session);
+                            (session.name().to_string(), session.room().to_string())
+                        };
+                        // A name taken back from a ghost is already back in its room.
+                        if !protocol::same_room(room, LOBBY) && !protocol::same_room(room, &here) {
+                            let join = match key {
+                                Some(key) => format!("/join {room} {key}"),
+                                None => format!("/join {room}"),
+                            };
                             lock(&self.session).sent(&join);
                             if let Err(err) = send_line(stream, &join) {
                                 return Ok(End::Lost(Some(err)));
@@ -364,6 +429,18 @@ impl Link {
             }
         }
     }
+}
+
+/// A refusal in a pipe (nobody to ask): a registered name's says where a password comes
+/// from.
+fn with_password_hint(error: String) -> String {
+    if matches!(
+        protocol::ServerLine::parse(&format!("! {error}")),
+        protocol::ServerLine::Refusal(protocol::Refusal::NeedsPassword { .. })
+    ) {
+        return format!("{error} (give it with CHAT_PASSWORD or --password-file FILE)");
+    }
+    error
 }
 
 /// Reads one line (at most [`MAX_SERVER_LINE`] bytes; a longer one is cut), without its

@@ -58,7 +58,7 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
 /// before would be taken for the name); the end of input quits as `/quit` does. Chat
 /// lines are written to the transcript as the room sees them.
 fn copy_stdin(link: &Link, out: &Mutex<io::Stdout>, timestamps: bool) {
-    let session = link.wait_for(None, |session| session.is_joined());
+    let session = link.wait_joined();
     if !session.is_joined() {
         return;
     }

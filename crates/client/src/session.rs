@@ -19,8 +19,10 @@ const MAX_EXPECTED: usize = 8;
 enum Expected {
     /// `/nick NEW`, holding the key of NEW.
     Nick(String),
-    /// `/join ROOM`, holding the key of `#ROOM`.
-    Join(String),
+    /// `/join ROOM [KEY]`, holding the fold of `#ROOM` and the key given.
+    Join(String, Option<String>),
+    /// `/create [ROOM]`: whichever room we are put in, private.
+    Create,
 }
 
 /// What one server line changed.
@@ -64,6 +66,11 @@ pub struct Session {
     /// Whether the server said it is shutting down.
     shut_down: bool,
     expected: Vec<Expected>,
+    /// Our room's key, if it is private and we know it (kept to go back after a
+    /// reconnect).
+    room_key: Option<String>,
+    /// Whether our room is private.
+    private: bool,
 }
 
 impl Session {
@@ -81,7 +88,19 @@ impl Session {
             rooms: BTreeMap::new(),
             shut_down: false,
             expected: Vec::new(),
+            room_key: None,
+            private: false,
         }
+    }
+
+    /// Whether our room is private.
+    pub fn is_private(&self) -> bool {
+        self.private
+    }
+
+    /// Our private room's key, if we know it.
+    pub fn room_key(&self) -> Option<&str> {
+        self.room_key.as_deref()
     }
 
     /// Our name: the one asked for until the welcome, then the one the server knows.
@@ -114,16 +133,37 @@ impl Session {
         }
         let expected = match protocol::parse_line(line) {
             Ok(Command::Nick { name, .. }) => Expected::Nick(name_key(name)),
-            Ok(Command::Join { room, .. }) => match protocol::parse_room(room) {
-                Ok(room) => Expected::Join(fold_case(&room)),
+            Ok(Command::Join { room, key }) => match protocol::parse_room(room) {
+                Ok(room) => Expected::Join(fold_case(&room), key.map(String::from)),
                 Err(_) => return,
             },
+            Ok(Command::Create(_)) => Expected::Create,
             _ => return,
         };
+        self.expect(expected);
+    }
+
+    fn expect(&mut self, expected: Expected) {
         if self.expected.len() == MAX_EXPECTED {
             self.expected.remove(0);
         }
         self.expected.push(expected);
+    }
+
+    /// If we were waiting to be moved to `room`: `Some(None)` for a public room,
+    /// `Some(Some(key))` for a private one (`""` when the key comes later, after
+    /// `/create`).
+    fn confirm_join(&mut self, room: &str) -> Option<Option<String>> {
+        let folded = fold_case(room);
+        let index = self.expected.iter().position(|expected| match expected {
+            Expected::Join(wanted, _) => *wanted == folded,
+            Expected::Create => true,
+            Expected::Nick(_) => false,
+        })?;
+        Some(match self.expected.remove(index) {
+            Expected::Join(_, key) => key,
+            _ => Some(String::new()),
+        })
     }
 
     /// Names to complete: the people in our room and those we exchanged private
@@ -226,7 +266,12 @@ impl Session {
         match ServerLine::parse(line) {
             ServerLine::Notice(notice) => self.observe_notice(notice),
             ServerLine::Refusal(
-                Refusal::ServerFull | Refusal::TooManyConnections | Refusal::HandshakeTimeout,
+                Refusal::ServerFull
+                | Refusal::TooManyConnections
+                | Refusal::HandshakeTimeout
+                | Refusal::TooManyTries
+                | Refusal::TooManyKeys
+                | Refusal::YouAreBanned { .. },
             ) => Update::Closing,
             ServerLine::Refusal(_) => Update::Refused,
             ServerLine::Chat { from, .. } => {
@@ -272,6 +317,11 @@ impl Session {
                 self.joined = true;
                 self.shut_down = false;
                 self.expected.clear();
+                // A name taken back from a ghost comes back in its room, key and all.
+                if !same_room(members.room, &self.room) {
+                    self.private = false;
+                    self.room_key = None;
+                }
                 self.room = members.room.to_string();
                 self.set_members(&members.names);
                 Update::Welcomed
@@ -305,13 +355,31 @@ impl Session {
                 }
                 Update::Nothing
             }
-            Notice::Joined { name, room }
-                if self.is_me(name) && self.confirm(&Expected::Join(fold_case(room))) =>
-            {
+            Notice::Joined { name, room } if self.is_me(name) => {
+                let Some(key) = self.confirm_join(room) else {
+                    return Update::Nothing;
+                };
                 self.room = room.to_string();
+                self.private = key.is_some();
+                self.room_key = key.filter(|key| !key.is_empty());
                 self.members.clear();
                 insert(&mut self.members, name);
                 Update::Moved
+            }
+            Notice::PrivateRoom { room, links } | Notice::Rekeyed { room, links }
+                if same_room(room, &self.room) =>
+            {
+                self.private = true;
+                self.room_key = links
+                    .first()
+                    .and_then(|link| link.rsplit_once("?key="))
+                    .map(|(_, key)| key.to_string());
+                Update::Nothing
+            }
+            // Kicked out: the server moves us to #lobby next.
+            Notice::Kicked { name, .. } if self.is_me(name) => {
+                self.expect(Expected::Join(fold_case(LOBBY), None));
+                Update::Nothing
             }
             Notice::Joined { name, room } => {
                 if same_room(room, &self.room) {

@@ -205,11 +205,15 @@ impl Style {
     }
 
     /// The prompt `NAME@#ROOM> `.
-    pub fn prompt(&mut self, name: &str, room: &str) -> Styled {
+    pub fn prompt(&mut self, name: &str, room: &str, private: bool) -> Styled {
         let mut out = Styled::default();
         let sgr = format!("1;{}", self.name_sgr(name));
         out.push(&sgr, name);
-        out.push("", &format!("@{room}> "));
+        out.push("", &format!("@{room}"));
+        if private {
+            out.push("2", " (private)");
+        }
+        out.push("", "> ");
         out
     }
 
@@ -286,7 +290,11 @@ mod tests {
         assert_eq!(line.spans[0].sgr, "38;5;243");
         let line = style.server_line("", "bob: hi alice", true);
         assert!(line.spans[0].sgr.ends_with(";7"), "{line:?}");
-        assert_eq!(style.prompt("alice", "#dev").text(), "alice@#dev> ");
+        assert_eq!(style.prompt("alice", "#dev", false).text(), "alice@#dev> ");
+        assert_eq!(
+            style.prompt("alice", "#k3x9q2ab", true).text(),
+            "alice@#k3x9q2ab (private)> "
+        );
         assert!(has_256_colors("xterm-256color", None, false));
         assert!(has_256_colors("screen", None, true));
         assert!(!has_256_colors("xterm", None, false));

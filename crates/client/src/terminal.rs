@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use chat_protocol::{self as protocol, Command, Notice, ServerLine, name_key};
+use chat_protocol::{self as protocol, Command, Notice, Refusal, ServerLine, name_key};
 use chat_sync::lock;
 use crossterm::event::{Event as TermEvent, KeyEventKind};
 use rustix::termios::{self, OptionalActions, Termios};
@@ -30,7 +30,7 @@ use crate::link::{Event, Link};
 use crate::style::{self, Style};
 use crate::text::Styled;
 use crate::view::{Frame, Input, View};
-use crate::{ClientError, Options, timestamp};
+use crate::{ClientError, Options, Password, timestamp};
 
 /// How long to wait, after quitting, for the server's last lines (`* bye`).
 const QUIT_WAIT: Duration = Duration::from_secs(3);
@@ -115,6 +115,7 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
         size: size(),
         last: None,
         asking_name: false,
+        asking_password: None,
         help: Help::None,
         quit_by: None,
         last_bell: None,
@@ -209,6 +210,8 @@ struct Ui {
     last: Option<Frame>,
     /// Whether the server refused our name and the next line typed is another name.
     asking_name: bool,
+    /// The registered name whose password the next line typed is (never shown).
+    asking_password: Option<String>,
     /// Where the answer to `/help` is.
     help: Help,
     /// When we quit, the time by which the connection should have closed.
@@ -354,6 +357,19 @@ impl Ui {
             return Step::Go;
         }
         let session = self.link.session();
+        if !session.is_joined()
+            && let Some(name) = self.asking_password.take()
+        {
+            match Password::new(input) {
+                Some(password) => {
+                    if self.link.log_in(password).is_err() {
+                        self.quit();
+                    }
+                }
+                None => self.asking_password = Some(name),
+            }
+            return Step::Go;
+        }
         if !session.is_joined() {
             let name = input.trim();
             // Before the server answers the name the client sent, a line would be taken
@@ -443,8 +459,19 @@ impl Ui {
                 if ignored {
                     return;
                 }
-                if !joined && matches!(ServerLine::parse(&line), ServerLine::Refusal(_)) {
-                    self.asking_name = true;
+                if !joined {
+                    match ServerLine::parse(&line) {
+                        // Asked for in the prompt, without echo.
+                        ServerLine::Refusal(Refusal::NeedsPassword { name }) => {
+                            self.asking_password = Some(name.to_string());
+                            return;
+                        }
+                        ServerLine::Refusal(Refusal::WrongPassword { name }) => {
+                            self.asking_password = Some(name.to_string());
+                        }
+                        ServerLine::Refusal(_) => self.asking_name = true,
+                        _ => {}
+                    }
                 }
                 let help_usage = match ServerLine::parse(&line) {
                     ServerLine::Notice(Notice::Help { usage, .. }) => Some(usage.to_string()),
@@ -547,8 +574,12 @@ impl Ui {
     fn draw(&mut self) {
         self.load_history();
         let session = self.link.session();
+        let password = self.asking_password.is_some() && !session.is_joined();
         let prompt = if session.is_joined() {
-            self.style.prompt(session.name(), session.room())
+            self.style
+                .prompt(session.name(), session.room(), session.is_private())
+        } else if let Some(name) = self.asking_password.as_ref().filter(|_| password) {
+            Styled::plain(&format!("password for {name}: "))
         } else if self.asking_name {
             Styled::plain("name> ")
         } else {
@@ -562,8 +593,13 @@ impl Ui {
             self.color,
             &Input {
                 prompt,
-                line: self.editor.line(),
-                before_cursor: self.editor.before_cursor(),
+                // A password is typed without echo.
+                line: if password { "" } else { self.editor.line() },
+                before_cursor: if password {
+                    ""
+                } else {
+                    self.editor.before_cursor()
+                },
                 status,
             },
         );
