@@ -15,7 +15,8 @@ use signal_hook::iterator::Signals;
 
 use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
 use chat_server::store::{DataDir, SqliteStore, StartError, Store, default_data_dir};
-use chat_server::{Config, IpNet, Server, parse_exempt, raise_fd_limit};
+use chat_server::tls::{CertSource, Tls};
+use chat_server::{Config, IpNet, Listener, Server, listen, parse_exempt, raise_fd_limit};
 
 /// A thread-per-connection TCP chat server speaking a line protocol (see docs/protocol.md).
 #[derive(Debug, Parser)]
@@ -28,6 +29,33 @@ struct Args {
     /// Port to listen on; 0 picks a free one (printed on stdout).
     #[arg(long, default_value_t = DEFAULT_PORT)]
     port: u16,
+
+    /// Also serve TLS on this port (0 picks a free one); needs --tls-cert and --tls-key,
+    /// or --tls-self-signed.
+    #[arg(long, value_name = "PORT")]
+    tls_port: Option<u16>,
+
+    /// The TLS certificate chain (PEM); reloaded on SIGHUP.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+
+    /// The TLS certificate's private key (PEM); reloaded on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// Use a self-signed certificate, made once and kept in the data directory (clients
+    /// trust it on first use, as ssh does host keys).
+    #[arg(long)]
+    tls_self_signed: bool,
+
+    /// Serve TLS only: don't listen for plain TCP.
+    #[arg(long, requires = "tls_port")]
+    no_plain: bool,
 
     /// Longest line a client may send, in bytes.
     #[arg(long, default_value_t = Config::default().max_line_bytes, value_name = "BYTES")]
@@ -178,17 +206,47 @@ fn main() -> ExitCode {
     }
 }
 
-/// Opens what `--data-dir` or `--ephemeral` ask for.
-fn open_store(args: &Args) -> anyhow::Result<Arc<dyn Store>> {
+/// The data directory `--data-dir` names, or the default one; `None` with `--ephemeral`.
+fn data_path(args: &Args) -> anyhow::Result<Option<PathBuf>> {
     if args.ephemeral {
+        return Ok(None);
+    }
+    match &args.data_dir {
+        Some(path) => Ok(Some(path.clone())),
+        None => default_data_dir()
+            .context("no data directory: give --data-dir DIR (or --ephemeral)")
+            .map(Some),
+    }
+}
+
+/// The TLS the options ask for, if any.
+fn tls(args: &Args, data_path: Option<&std::path::Path>) -> anyhow::Result<Option<Arc<Tls>>> {
+    if args.tls_port.is_none() {
+        if args.tls_cert.is_some() || args.tls_self_signed {
+            anyhow::bail!("--tls-cert and --tls-self-signed need --tls-port PORT");
+        }
+        return Ok(None);
+    }
+    let source = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => CertSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ if args.tls_self_signed => CertSource::SelfSigned {
+            dir: data_path.map(PathBuf::from),
+        },
+        _ => anyhow::bail!("--tls-port needs --tls-cert FILE --tls-key FILE, or --tls-self-signed"),
+    };
+    let tls = Tls::load(source)?;
+    log::info!("TLS certificate fingerprint {}", tls.fingerprint());
+    Ok(Some(Arc::new(tls)))
+}
+
+/// Opens what `--data-dir` or `--ephemeral` ask for.
+fn open_store(args: &Args, data_path: Option<PathBuf>) -> anyhow::Result<Arc<dyn Store>> {
+    let Some(path) = data_path else {
         log::info!("ephemeral: nothing is written to disk");
         return Ok(Arc::new(SqliteStore::in_memory(args.history_days)));
-    }
-    let path = match &args.data_dir {
-        Some(path) => path.clone(),
-        None => {
-            default_data_dir().context("no data directory: give --data-dir DIR (or --ephemeral)")?
-        }
     };
     let data_dir = DataDir::open(&path)?;
     let store = SqliteStore::open(data_dir, args.history_days)?;
@@ -207,12 +265,26 @@ fn run(args: Args) -> anyhow::Result<()> {
     // the server: the store reports it, and chat goes on.
     signal_hook::flag::register(SIGXFSZ, Arc::new(AtomicBool::new(false)))
         .context("failed to set up signals")?;
-    let store = open_store(&args)?;
-    let server = Server::bind_with((args.host.as_str(), args.port), config, store)
-        .with_context(|| format!("failed to listen on {}:{}", args.host, args.port))?;
-    let addr = server
-        .local_addr()
-        .context("failed to read the bound address")?;
+    let data_path = data_path(&args)?;
+    let store = open_store(&args, data_path.clone())?;
+    // After the store: the data directory exists (and is ours) by now.
+    let tls = tls(&args, data_path.as_deref())?;
+    let host = args.host.as_str();
+    let mut listeners = Vec::new();
+    if !args.no_plain {
+        let socket = listen((host, args.port))
+            .with_context(|| format!("failed to listen on {host}:{}", args.port))?;
+        listeners.push(Listener { socket, tls: None });
+    }
+    if let (Some(tls), Some(port)) = (&tls, args.tls_port) {
+        let socket =
+            listen((host, port)).with_context(|| format!("failed to listen on {host}:{port}"))?;
+        listeners.push(Listener {
+            socket,
+            tls: Some(Arc::clone(tls)),
+        });
+    }
+    let server = Server::from_listeners(listeners, config, store).context("failed to start")?;
 
     // Only SIGINT and SIGTERM stop the server. A closed terminal (SIGHUP) or a stray
     // SIGUSR1/SIGUSR2 must not drop everyone, so they are logged and otherwise ignored.
@@ -229,15 +301,32 @@ fn run(args: Args) -> anyhow::Result<()> {
                     handle.shutdown();
                     return;
                 }
+                if signal == SIGHUP
+                    && let Some(tls) = &tls
+                {
+                    match tls.reload() {
+                        Ok(()) => log::info!(
+                            "received SIGHUP; reloaded the TLS certificate, fingerprint {}",
+                            tls.fingerprint()
+                        ),
+                        Err(err) => {
+                            log::error!("received SIGHUP; kept the old TLS certificate: {err}");
+                        }
+                    }
+                    continue;
+                }
                 log::info!("received {name}; ignored");
             }
         })
         .context("failed to start the signal thread")?;
 
-    // The one line on stdout, printed once everything is set up: scripts and tests read
-    // the real port from it.
-    println!("listening on {addr}");
-    log::info!("listening on {addr}");
+    // One line on stdout per listener, printed once everything is set up (plain first):
+    // scripts and tests read the real ports from them.
+    for (addr, tls) in server.local_addrs() {
+        let kind = if tls { " (tls)" } else { "" };
+        println!("listening on {addr}{kind}");
+        log::info!("listening on {addr}{kind}");
+    }
     server.run().context("server failed")
 }
 

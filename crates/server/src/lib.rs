@@ -21,7 +21,8 @@
 //! - [`directory`]: name claims and room membership across instances.
 //! - `queue`: each client's bounded queue of lines, and pacing.
 //! - `writer`: the writer threads that drain the queues.
-//! - [`transport`]: a client's socket and how lines are encoded on it.
+//! - [`transport`]: a client's socket and how lines are encoded on it (plain or TLS).
+//! - [`tls`]: certificates, their fingerprint and reload, and the rustls settings.
 //! - [`store`]: what the server remembers (history, registered names, mail), in SQLite.
 //!
 //! `docs/architecture.md` follows one chat line through these.
@@ -43,6 +44,7 @@ mod registry;
 mod room_key;
 mod server;
 pub mod store;
+pub mod tls;
 pub mod transport;
 mod writer;
 
@@ -50,4 +52,4 @@ pub use address::parse_exempt;
 pub use config::Config;
 pub use event::{EventKind, EventSink, RoomEvent};
 pub use ipnet::IpNet;
-pub use server::{Server, ShutdownHandle, raise_fd_limit};
+pub use server::{Listener, Server, ShutdownHandle, listen, raise_fd_limit};

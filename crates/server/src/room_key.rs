@@ -65,10 +65,11 @@ pub fn random_room_name() -> Result<String, getrandom::Error> {
 }
 
 /// The invite link to `room` (`#name`) with `key`, on the server at `address`
-/// (`HOST:PORT`): `chat://HOST:PORT/name?key=KEY`.
-pub fn invite_link(address: &str, room: &str, key: &RoomKey) -> String {
+/// (`HOST:PORT`): `chat://HOST:PORT/name?key=KEY`, or `chats://` for its TLS port.
+pub fn invite_link(tls: bool, address: &str, room: &str, key: &RoomKey) -> String {
     let room = room.strip_prefix('#').unwrap_or(room);
-    format!("chat://{address}/{room}?key={}", key.as_str())
+    let scheme = if tls { "chats" } else { "chat" };
+    format!("{scheme}://{address}/{room}?key={}", key.as_str())
 }
 
 #[cfg(test)]
@@ -94,10 +95,11 @@ mod tests {
         assert_eq!(name.len(), 9);
         assert!(chat_protocol::is_room(&name), "{name}");
         let key = RoomKey::generate().expect("random");
-        let link = invite_link("127.0.0.1:7000", &name, &key);
+        let link = invite_link(false, "127.0.0.1:7000", &name, &key);
         assert_eq!(
             link,
             format!("chat://127.0.0.1:7000/{}?key={}", &name[1..], key.as_str())
         );
+        assert!(invite_link(true, "[::1]:7001", &name, &key).starts_with("chats://[::1]:7001/"));
     }
 }

@@ -26,6 +26,7 @@ use crate::password::Passwords;
 use crate::queue::Outbox;
 use crate::registry::Registry;
 use crate::store::{SqliteStore, Store};
+use crate::tls::Tls;
 use crate::transport::Transport;
 use crate::writer::Writers;
 
@@ -48,8 +49,9 @@ const ACCEPT_RETRY_PAUSE: Duration = Duration::from_millis(100);
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1000);
 const SHUTDOWN_FORCE: Duration = Duration::from_millis(500);
 
-const LISTENER: Token = Token(0);
-const WAKE: Token = Token(1);
+const WAKE: Token = Token(0);
+/// Listener `i` has token `FIRST_LISTENER + i`.
+const FIRST_LISTENER: usize = 1;
 
 /// Every live connection, joined or not, so shutdown can reach all of them and
 /// `--max-clients` can count them.
@@ -106,6 +108,8 @@ pub(crate) struct Shared {
     pub(crate) log_limit: LogLimit,
     pub(crate) passwords: Passwords,
     pub(crate) bans: Bans,
+    /// The addresses listened on, and whether each is TLS (for invite links).
+    pub(crate) listening: Vec<(SocketAddr, bool)>,
     /// When the server started, for `/stats`.
     pub(crate) started: Instant,
     /// Connections turned away (full, too many from an address, banned).
@@ -158,9 +162,27 @@ impl ShutdownHandle {
 /// A bound chat server, ready to [`run`](Server::run).
 #[derive(Debug)]
 pub struct Server {
-    listener: TcpListener,
+    listeners: Vec<Listener>,
     poll: Poll,
     shared: Arc<Shared>,
+}
+
+/// A listening socket, and the TLS its connections get (`None`: plain TCP).
+#[derive(Debug)]
+pub struct Listener {
+    pub socket: TcpListener,
+    pub tls: Option<Arc<Tls>>,
+}
+
+/// Binds `addr` (port 0 picks a free port) with a long listen queue.
+///
+/// # Errors
+/// If the address doesn't resolve or can't be bound.
+pub fn listen(addr: impl ToSocketAddrs) -> io::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)?;
+    // Listening again only changes the queue length; std chose 128.
+    rustix::net::listen(&listener, LISTEN_BACKLOG)?;
+    Ok(listener)
 }
 
 impl Server {
@@ -186,10 +208,7 @@ impl Server {
         config: Config,
         store: Arc<dyn Store>,
     ) -> io::Result<Server> {
-        let listener = TcpListener::bind(addr)?;
-        // Listening again only changes the queue length; std chose 128.
-        rustix::net::listen(&listener, LISTEN_BACKLOG)?;
-        Server::from_listener(listener, config, store)
+        Server::from_listener(listen(addr)?, config, store)
     }
 
     /// Serves on an already bound listener.
@@ -202,15 +221,41 @@ impl Server {
         config: Config,
         store: Arc<dyn Store>,
     ) -> io::Result<Server> {
+        let plain = Listener {
+            socket: listener,
+            tls: None,
+        };
+        Server::from_listeners(vec![plain], config, store)
+    }
+
+    /// Serves on already bound listeners, plain or TLS.
+    ///
+    /// # Errors
+    /// As [`Server::from_listener`], and if there is no listener.
+    pub fn from_listeners(
+        listeners: Vec<Listener>,
+        config: Config,
+        store: Arc<dyn Store>,
+    ) -> io::Result<Server> {
         config.validate()?;
-        listener.set_nonblocking(true)?;
+        if listeners.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "nothing to listen on",
+            ));
+        }
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKE)?;
-        poll.registry().register(
-            &mut SourceFd(&listener.as_raw_fd()),
-            LISTENER,
-            Interest::READABLE,
-        )?;
+        let mut listening = Vec::new();
+        for (index, listener) in listeners.iter().enumerate() {
+            listener.socket.set_nonblocking(true)?;
+            poll.registry().register(
+                &mut SourceFd(&listener.socket.as_raw_fd()),
+                Token(FIRST_LISTENER + index),
+                Interest::READABLE,
+            )?;
+            listening.push((listener.socket.local_addr()?, listener.tls.is_some()));
+        }
         let directory = Arc::new(LocalDirectory::default());
         let capacity = capacity::measure(CONNECTION_STACK_BYTES);
         if config.max_clients > capacity.clients {
@@ -229,6 +274,7 @@ impl Server {
             log_limit: LogLimit::default(),
             passwords: Passwords::default(),
             bans: Bans::load(&*store),
+            listening,
             started: Instant::now(),
             refused: AtomicU64::new(0),
             registry: Registry::new(config.rules(), directory, Arc::clone(&store), Vec::new()),
@@ -240,7 +286,7 @@ impl Server {
             config,
         });
         Ok(Server {
-            listener,
+            listeners,
             poll,
             shared,
         })
@@ -248,7 +294,12 @@ impl Server {
 
     /// The address the server listens on (with the real port when bound to port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners[0].socket.local_addr()
+    }
+
+    /// Every address listened on, and whether it is TLS, in the order given.
+    pub fn local_addrs(&self) -> Vec<(SocketAddr, bool)> {
+        self.shared.listening.clone()
     }
 
     /// A handle that stops the server.
@@ -282,7 +333,9 @@ impl Server {
                 }
                 return Err(err);
             }
-            self.accept_pending();
+            for index in 0..self.listeners.len() {
+                self.accept_pending(index);
+            }
             self.shared.log_limit.flush();
         }
         Ok(())
@@ -293,10 +346,11 @@ impl Server {
     }
 
     /// Accepts until the listen queue is empty (the listener is edge-triggered).
-    fn accept_pending(&self) {
+    fn accept_pending(&self, index: usize) {
+        let listener = &self.listeners[index];
         while !self.stopping() {
-            match self.listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
+            match listener.socket.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, listener.tls.as_deref()),
                 Err(err) => match err.kind() {
                     io::ErrorKind::WouldBlock => return,
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => {}
@@ -311,7 +365,7 @@ impl Server {
 
     /// Gives a new connection its outbox and its thread, or turns it away if the server
     /// is full or its address has too many connections.
-    fn admit(&self, stream: TcpStream, peer: SocketAddr) {
+    fn admit(&self, stream: TcpStream, peer: SocketAddr, tls: Option<&Tls>) {
         let shared = &self.shared;
         let logs = shared.log_limit.allow(peer.ip());
         let max_clients = shared.max_clients.load(Ordering::Relaxed);
@@ -346,7 +400,16 @@ impl Server {
                 return;
             }
         };
-        let transport = Transport::plain(stream);
+        let transport = match tls {
+            None => Transport::plain(stream),
+            Some(tls) => match Transport::tls(stream, tls) {
+                Ok(transport) => transport,
+                Err(err) => {
+                    log::error!("{peer} refused: no TLS session: {err}");
+                    return;
+                }
+            },
+        };
         let outbox = shared
             .writers
             .outbox(transport, shared.config.queue_limits());

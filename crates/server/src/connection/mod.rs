@@ -20,7 +20,7 @@ use chat_protocol::{
 use crate::account::{Accounts, Login, name_refused};
 use crate::address::{Flood, Ticket};
 use crate::config::Config;
-use crate::queue::{CloseReason, Outbox};
+use crate::queue::{Chunk, CloseReason, Outbox};
 use crate::registry::{Farewell, Registry};
 use crate::server::Shared;
 use crate::store::{Mail, Posted};
@@ -97,6 +97,14 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
     let logs = |level: log::Level| log::log_enabled!(level) && shared.log_limit.allow(peer.ip());
     if logs(log::Level::Info) {
         log::info!("{peer} connected");
+    }
+    let deadline = Instant::now() + shared.config.handshake_timeout;
+    if let Err(err) = outbox.transport().handshake(deadline) {
+        if logs(log::Level::Warn) {
+            log::warn!("{peer} closed: TLS handshake failed: {err}");
+        }
+        outbox.abort(CloseReason::Finished);
+        return;
     }
     let mut connection = Connection {
         shared,
@@ -236,7 +244,12 @@ impl<'a> Connection<'a> {
                     return End::Lost(err);
                 }
             }
-            match framer.fill_from(transport) {
+            let filled = framer.fill_from(transport);
+            // A TLS alert or key update to answer: a writer sends it, in order.
+            if transport.wants_flush() {
+                self.outbox.send(&Chunk::from(&[][..]));
+            }
+            match filled {
                 Ok(0) => return End::Closed,
                 Ok(_) => {}
                 // WouldBlock is the handshake's read timeout running out (checked above);

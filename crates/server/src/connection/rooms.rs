@@ -55,17 +55,33 @@ impl Connection<'_> {
         None
     }
 
-    /// The invite links to `room` with `key`: on `--public-addr`, or on the address this
-    /// client connected to.
+    /// The invite links to `room` with `key`: `chats://` on the TLS port if there is one,
+    /// and, to a client on plain TCP, `chat://` on the plain port; on the host of
+    /// `--public-addr`, or the address this client connected to.
     fn links(&self, room: &str, key: &RoomKey) -> Vec<String> {
-        let address = match &self.config.public_addr {
-            Some(address) => address.clone(),
-            None => match self.outbox.transport().socket().local_addr() {
-                Ok(address) => address.to_string(),
-                Err(_) => format!("{}:{}", protocol::DEFAULT_HOST, protocol::DEFAULT_PORT),
-            },
-        };
-        vec![invite_link(&address, room, key)]
+        let on_tls = self.outbox.transport().is_tls();
+        let here = self.outbox.transport().socket().local_addr().ok();
+        let public = self.config.public_addr.as_deref().and_then(|address| {
+            let (host, port) = address.rsplit_once(':')?;
+            Some((host.to_string(), port.to_string()))
+        });
+        let mut listening = self.shared.listening.clone();
+        // TLS first: the link to prefer.
+        listening.sort_by_key(|(_, tls)| !tls);
+        let mut links = Vec::new();
+        for (address, tls) in listening {
+            if on_tls && !tls {
+                continue;
+            }
+            let (host, port) = match (&public, here) {
+                (Some((host, port)), _) if !tls => (host.clone(), port.clone()),
+                (Some((host, _)), _) => (host.clone(), address.port().to_string()),
+                (None, Some(here)) => (host_of(here.ip()), address.port().to_string()),
+                (None, None) => (host_of(address.ip()), address.port().to_string()),
+            };
+            links.push(invite_link(tls, &format!("{host}:{port}"), room, key));
+        }
+        links
     }
 
     /// `/create [ROOM]`.
@@ -417,6 +433,14 @@ impl Connection<'_> {
                 });
             }
         }
+    }
+}
+
+/// An address as the host of a link (`[...]` around IPv6).
+fn host_of(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
     }
 }
 
