@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use chat_client::{Options, Password, RoomLink, no_color_requested};
+use chat_client::{Fingerprint, Options, Password, RoomLink, TlsSettings, no_color_requested};
 use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
 
 /// The exit status for a bad command line (clap's own), a malformed link included.
@@ -14,13 +14,13 @@ const EXIT_USAGE: u8 = 2;
 
 /// Command-line client for chat-server: type to talk, /help for commands, /quit to leave.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(version, after_help = EXIT_STATUSES)]
 struct Args {
     /// The name to join with (1-32 letters, digits, _ or -).
     name: String,
 
-    /// An invite link, chat://HOST:PORT/ROOM?key=KEY: connect to that server and join
-    /// that room.
+    /// An invite link, chat://HOST:PORT/ROOM?key=KEY (chats:// for TLS): connect to that
+    /// server and join that room.
     link: Option<String>,
 
     /// Server host [default: 127.0.0.1, or the link's].
@@ -56,17 +56,57 @@ struct Args {
     /// with the same name and room, instead of exiting.
     #[arg(long)]
     reconnect: bool,
+
+    /// Connect over TLS (to the server's --tls-port). A certificate no authority vouches
+    /// for is shown and asked about once in a terminal, then remembered in known_servers
+    /// in the data directory; in a pipe it needs --tls-fingerprint.
+    #[arg(long)]
+    tls: bool,
+
+    /// Also trust the certificate authorities in FILE (PEM) [implies --tls].
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+
+    /// Trust only the server certificate with this fingerprint, as the server's log
+    /// shows it (SHA256:...) [implies --tls].
+    #[arg(long, value_name = "SHA256:...")]
+    tls_fingerprint: Option<String>,
+}
+
+/// The exit statuses, after `--help`.
+const EXIT_STATUSES: &str = "Exit status: 0 quit, 1 connection lost, 2 bad command line, \
+    3 could not connect, 4 refused by the server, 5 terminal or output failed, \
+    6 the server's TLS certificate is not trusted (unknown in a pipe, changed, or not the \
+    pinned one).";
+
+/// Where to connect: host, port, whether over TLS, and the room to join.
+struct Destination {
+    host: String,
+    port: u16,
+    tls: bool,
+    join: Option<RoomLink>,
+}
+
+/// Whether the options ask for TLS.
+fn tls_asked(args: &Args) -> bool {
+    args.tls || args.ca.is_some() || args.tls_fingerprint.is_some()
 }
 
 /// Where to connect and what to join: the link's server, unless `--host`/`--port` say
-/// otherwise (then they must agree with it).
-fn destination(args: &Args) -> Result<(String, u16, Option<RoomLink>), String> {
+/// otherwise (then they must agree with it); over TLS for a `chats://` link or when the
+/// options ask for it (a `chat://` link is for the plain port, so they must not).
+fn destination(args: &Args) -> Result<Destination, String> {
     let Some(text) = &args.link else {
         let host = args
             .host
             .clone()
             .unwrap_or_else(|| DEFAULT_HOST.to_string());
-        return Ok((host, args.port.unwrap_or(DEFAULT_PORT), None));
+        return Ok(Destination {
+            host,
+            port: args.port.unwrap_or(DEFAULT_PORT),
+            tls: tls_asked(args),
+            join: None,
+        });
     };
     let link = RoomLink::parse(text).map_err(|err| err.to_string())?;
     if let Some(host) = args.host.as_ref().filter(|host| **host != link.host) {
@@ -81,7 +121,33 @@ fn destination(args: &Args) -> Result<(String, u16, Option<RoomLink>), String> {
             link.port
         ));
     }
-    Ok((link.host.clone(), link.port, Some(link)))
+    if tls_asked(args) && !link.tls {
+        return Err(
+            "--tls (or --ca, --tls-fingerprint) contradicts the link, which is for plain \
+             TCP (a link for TLS starts with chats://)"
+                .to_string(),
+        );
+    }
+    Ok(Destination {
+        host: link.host.clone(),
+        port: link.port,
+        tls: link.tls,
+        join: Some(link),
+    })
+}
+
+/// The TLS settings when connecting over TLS: `--ca` loaded, `--tls-fingerprint` parsed.
+fn tls_settings(args: &Args, tls: bool) -> Result<Option<TlsSettings>, String> {
+    if !tls {
+        return Ok(None);
+    }
+    let pin = args
+        .tls_fingerprint
+        .as_deref()
+        .map(Fingerprint::parse)
+        .transpose()
+        .map_err(|err| format!("--tls-fingerprint: {err}"))?;
+    TlsSettings::new(args.ca.as_deref(), pin).map(Some)
 }
 
 /// The password from `--password-file` or `CHAT_PASSWORD` (never from the command line).
@@ -103,8 +169,20 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let args = Args::parse();
     let interactive = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let (host, port, join) = match destination(&args) {
+    let Destination {
+        host,
+        port,
+        tls,
+        join,
+    } = match destination(&args) {
         Ok(destination) => destination,
+        Err(err) => {
+            eprintln!("chat-client: {err}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let tls = match tls_settings(&args, tls) {
+        Ok(tls) => tls,
         Err(err) => {
             eprintln!("chat-client: {err}");
             return ExitCode::from(EXIT_USAGE);
@@ -122,6 +200,7 @@ fn main() -> ExitCode {
         port,
         password,
         join,
+        tls,
         name: args.name,
         timestamps: !args.no_timestamps,
         color: interactive && !args.no_color && !no_color_requested(std::env::var_os("NO_COLOR")),

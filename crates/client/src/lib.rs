@@ -4,9 +4,13 @@
 //!
 //! # Layout
 //! - `link`: connecting, sending, reading on one thread, reconnecting.
+//! - `wire`: the connection's bytes, plain TCP or TLS, shared by the reading and the
+//!   writing threads.
+//! - `trust`: which server certificates are trusted (authorities, `--tls-fingerprint`,
+//!   `known_servers`).
 //! - `session`: name, room, members, correspondents, rooms and who is ignored, learned
 //!   from the server's lines (pure).
-//! - `room_link`: invite links (`chat://HOST:PORT/ROOM?key=KEY`).
+//! - `room_link`: invite links (`chat://HOST:PORT/ROOM?key=KEY`, `chats://` for TLS).
 //! - `commands`: the command table, and the commands the client carries out itself.
 //! - `pipe`: plain lines in and out, for scripts and bots.
 //! - `terminal`: the interactive client: the main loop, which alone draws.
@@ -26,14 +30,16 @@ mod session;
 mod style;
 mod terminal;
 mod text;
+mod trust;
 mod view;
+mod wire;
 
 pub use room_link::{BadLink, RoomLink};
 pub use style::no_color_requested;
+pub use trust::{Distrust, Fingerprint, KNOWN_SERVERS, TlsSettings};
 
 use std::fmt;
-use std::io::{self, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::io;
 
 /// Longest line the client accepts from the server; a longer one is cut (the server never
 /// sends one: its own limits keep lines far shorter).
@@ -62,6 +68,8 @@ pub struct Options {
     pub password: Option<Password>,
     /// The room to join once connected (from an invite link).
     pub join: Option<RoomLink>,
+    /// Connect over TLS, trusting certificates as these say; `None`: plain TCP.
+    pub tls: Option<TlsSettings>,
 }
 
 /// A password, kept out of `Debug` output and logs.
@@ -118,6 +126,8 @@ pub enum ClientError {
     Output(io::Error),
     /// The terminal could not be set up or read.
     Terminal(String),
+    /// The server's TLS certificate is not trusted (unknown, changed, not the pinned one).
+    Untrusted(Distrust),
 }
 
 /// Exit status after the user quit.
@@ -130,6 +140,9 @@ pub const EXIT_CONNECT: u8 = 3;
 pub const EXIT_REFUSED: u8 = 4;
 /// Exit status when the terminal or stdout failed.
 pub const EXIT_TERMINAL: u8 = 5;
+/// Exit status when the server's TLS certificate is not trusted: unknown (in a pipe, or
+/// declined), changed since it was trusted, or not the one `--tls-fingerprint` pins.
+pub const EXIT_UNTRUSTED: u8 = 6;
 
 impl ClientError {
     /// The process's exit status for this ending (see the README's table).
@@ -139,6 +152,7 @@ impl ClientError {
             ClientError::Refused(_) => EXIT_REFUSED,
             ClientError::Lost(_) | ClientError::ShutDown => EXIT_LOST,
             ClientError::Output(_) | ClientError::Terminal(_) => EXIT_TERMINAL,
+            ClientError::Untrusted(_) => EXIT_UNTRUSTED,
         }
     }
 }
@@ -157,6 +171,7 @@ impl fmt::Display for ClientError {
             ClientError::ShutDown => write!(f, "connection to server lost: the server shut down"),
             ClientError::Output(err) => write!(f, "could not write output: {err}"),
             ClientError::Terminal(err) => write!(f, "terminal error: {err}"),
+            ClientError::Untrusted(distrust) => distrust.fmt(f),
         }
     }
 }
@@ -173,23 +188,6 @@ pub fn describe(err: &io::Error) -> String {
         Some(first) => first.to_lowercase().chain(chars).collect(),
         None => text.to_string(),
     }
-}
-
-/// Connects to `host:port`, trying each address it resolves to.
-pub fn connect(host: &str, port: u16) -> Result<TcpStream, ClientError> {
-    let addr = format!("{host}:{port}");
-    let connect_error = |source| ClientError::Connect {
-        addr: addr.clone(),
-        source,
-    };
-    let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no address found");
-    for candidate in (host, port).to_socket_addrs().map_err(connect_error)? {
-        match TcpStream::connect(candidate) {
-            Ok(stream) => return Ok(stream),
-            Err(err) => last_error = err,
-        }
-    }
-    Err(connect_error(last_error))
 }
 
 /// Formats the local time prefix `[HH:MM] `, or nothing when timestamps are off.
@@ -210,12 +208,4 @@ pub fn past_timestamp(time: std::time::SystemTime) -> String {
     } else {
         local.format("[%b %d %H:%M] ").to_string()
     }
-}
-
-/// Sends one line, adding the LF.
-pub fn send_line(mut stream: &TcpStream, line: &str) -> io::Result<()> {
-    let mut bytes = Vec::with_capacity(line.len() + 1);
-    bytes.extend_from_slice(line.as_bytes());
-    bytes.push(b'\n');
-    stream.write_all(&bytes)
 }

@@ -3,16 +3,19 @@
 //! and the client rejoins with the same name and room.
 
 use std::io::{self, BufRead, BufReader, Read};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use chat_protocol::{self as protocol, LOBBY};
+use chat_protocol::{self as protocol, Command, LOBBY};
 use chat_sync::{lock, wait_until};
 
 use crate::session::{Session, Update};
-use crate::{ClientError, MAX_SERVER_LINE, Options, Password, connect, describe, send_line};
+use crate::trust::Fingerprint;
+use crate::wire::{Connector, Wire};
+use crate::{ClientError, MAX_SERVER_LINE, Options, Password, describe};
 
 /// Wait before the first attempt to reconnect; each failure doubles it.
 pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -33,6 +36,8 @@ pub enum Event {
     Reconnecting { reason: String, delay: Duration },
     /// Connected and named again after a loss; the client is moving back to `room`.
     Reconnected { name: String, room: String },
+    /// Something the user should know about the connection (a password sent in clear).
+    Warning(String),
 }
 
 impl Event {
@@ -47,6 +52,7 @@ impl Event {
             Event::Reconnected { name, room } => {
                 Some(format!("reconnected as {name}, back to {room}"))
             }
+            Event::Warning(text) => Some(text.clone()),
         }
     }
 }
@@ -70,14 +76,13 @@ struct Rejoin {
 
 /// The connection, shared by the thread that reads it and those that write to it.
 pub struct Link {
-    host: String,
-    port: u16,
+    connector: Connector,
     reconnect: bool,
     /// Whether a refused name is shown so that someone can type another (a terminal),
     /// rather than ending the client (a pipe).
     names_asked: bool,
     /// Where user lines go; `None` while (re)connecting.
-    writer: Mutex<Option<TcpStream>>,
+    writer: Mutex<Option<Arc<Wire>>>,
     session: Mutex<Session>,
     /// Signalled when the session changes, when the user quits and when `run` ends.
     changed: Condvar,
@@ -87,6 +92,10 @@ pub struct Link {
     password: Mutex<Option<Password>>,
     /// The `/join` to send after the first welcome (an invite link's).
     first_join: Mutex<Option<String>>,
+    /// Whether the user was warned that a password went out unencrypted (once is enough).
+    warned: AtomicBool,
+    /// That warning, until the reading thread hands it on.
+    warning: Mutex<Option<String>>,
 }
 
 impl Link {
@@ -94,8 +103,7 @@ impl Link {
     /// handed on as a line (someone will type another) instead of ending the link.
     pub fn new(options: &Options, names_asked: bool) -> Link {
         Link {
-            host: options.host.clone(),
-            port: options.port,
+            connector: Connector::new(&options.host, options.port, options.tls.as_ref()),
             reconnect: options.reconnect,
             names_asked,
             writer: Mutex::new(None),
@@ -105,6 +113,41 @@ impl Link {
             closed: AtomicBool::new(false),
             password: Mutex::new(options.password.clone()),
             first_join: Mutex::new(options.join.as_ref().map(|link| link.join_line())),
+            warned: AtomicBool::new(false),
+            warning: Mutex::new(None),
+        }
+    }
+
+    /// Sends the handshake line (the name, with its password if there is one).
+    fn send_hello(&self, wire: &Wire) -> io::Result<()> {
+        let hello = self.hello();
+        if lock(&self.password).is_some() {
+            self.sent_password(wire);
+        }
+        wire.send_line(&hello)
+    }
+
+    /// Notes that a password went out on `wire`: if that was in clear to another
+    /// machine, the user is told (once).
+    fn sent_password(&self, wire: &Wire) {
+        if wire.exposes_secrets() && !self.warned.swap(true, Ordering::SeqCst) {
+            *lock(&self.warning) = Some(format!(
+                "warning: your password went to {} unencrypted (plain TCP), so anyone on \
+                 the way can read it; use --tls if the server offers it",
+                self.connector.addr()
+            ));
+        }
+    }
+
+    /// Hands on the warning about a password in clear, if there is one.
+    fn tell_warning(
+        &self,
+        on_event: &mut dyn FnMut(Event) -> io::Result<()>,
+    ) -> Result<(), ClientError> {
+        let warning = lock(&self.warning).take();
+        match warning {
+            Some(text) => on_event(Event::Warning(text)).map_err(ClientError::Output),
+            None => Ok(()),
         }
     }
 
@@ -123,9 +166,9 @@ impl Link {
     /// `NotConnected` while the client is reconnecting, or the socket's error.
     pub fn log_in(&self, password: Password) -> io::Result<()> {
         *lock(&self.password) = Some(password);
-        let hello = self.hello();
+        // Under the writer's lock, as every send: lines never interleave.
         match &*lock(&self.writer) {
-            Some(stream) => send_line(stream, &hello),
+            Some(wire) => self.send_hello(wire),
             None => Err(io::Error::new(io::ErrorKind::NotConnected, "not connected")),
         }
     }
@@ -133,13 +176,24 @@ impl Link {
     /// Makes the first connection and sends the name, so lines sent from now on follow it.
     ///
     /// # Errors
-    /// When the connection can't be made.
-    pub fn connect(&self) -> Result<TcpStream, ClientError> {
-        let stream = connect(&self.host, self.port)?;
-        self.attach(&stream)?;
+    /// When the connection can't be made, or (over TLS) the server's certificate is not
+    /// trusted.
+    pub fn connect(&self) -> Result<Arc<Wire>, ClientError> {
+        let wire = Arc::new(self.connector.open()?);
+        self.attach(&wire);
         // A failure here shows as the connection lost when `run` reads.
-        let _ = send_line(&stream, &self.hello());
-        Ok(stream)
+        let _ = self.send_hello(&wire);
+        Ok(wire)
+    }
+
+    /// Trusts the server certificate with `fingerprint` from now on (the user said so),
+    /// and remembers it in `known_servers`. `None` on plain TCP; otherwise the file it
+    /// was written to, or why it could not be (it is trusted until the client ends all
+    /// the same).
+    pub fn trust(&self, fingerprint: Fingerprint) -> Option<io::Result<PathBuf>> {
+        self.connector
+            .verifier()
+            .map(|verifier| verifier.trust(fingerprint))
     }
 
     /// Waits until the name is accepted and the link's room (if any) asked for, so that
@@ -180,16 +234,22 @@ impl Link {
         if protocol::is_quit(line.trim_end()) {
             self.set_quitting();
         }
-        {
+        let joined = {
             let mut session = lock(&self.session);
             if session.is_joined() {
                 session.sent(line);
             } else {
                 session.set_requested_name(line.trim());
             }
-        }
+            session.is_joined()
+        };
         match &*lock(&self.writer) {
-            Some(stream) => send_line(stream, line),
+            Some(wire) => {
+                if carries_password(line, joined) {
+                    self.sent_password(wire);
+                }
+                wire.send_line(line)
+            }
             None => Err(io::Error::new(io::ErrorKind::NotConnected, "not connected")),
         }
     }
@@ -197,9 +257,9 @@ impl Link {
     /// Leaves: sends `/quit` and closes our side, as at the end of input.
     pub fn quit(&self) {
         self.set_quitting();
-        if let Some(stream) = &*lock(&self.writer) {
-            let _ = send_line(stream, "/quit");
-            let _ = stream.shutdown(Shutdown::Write);
+        if let Some(wire) = &*lock(&self.writer) {
+            let _ = wire.send_line("/quit");
+            let _ = wire.shutdown(Shutdown::Write);
         }
     }
 
@@ -220,7 +280,7 @@ impl Link {
         session.clone()
     }
 
-    /// Reads the server's lines from `stream` (made by [`Link::connect`]) and hands them
+    /// Reads the server's lines from `wire` (made by [`Link::connect`]) and hands them
     /// (and news of reconnection) to `on_event` until the connection ends for good. With
     /// `--reconnect` a lost connection is made again; otherwise losing it is an error.
     /// Returns `Ok` when the user quit.
@@ -230,10 +290,10 @@ impl Link {
     /// `on_event` fails.
     pub fn run(
         &self,
-        stream: TcpStream,
+        wire: Arc<Wire>,
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
     ) -> Result<(), ClientError> {
-        let result = self.serve(stream, on_event);
+        let result = self.serve(wire, on_event);
         *lock(&self.writer) = None;
         self.closed.store(true, Ordering::SeqCst);
         drop(lock(&self.session));
@@ -243,15 +303,15 @@ impl Link {
 
     fn serve(
         &self,
-        mut stream: TcpStream,
+        mut wire: Arc<Wire>,
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
     ) -> Result<(), ClientError> {
         let mut rejoin: Option<Rejoin> = None;
         let mut delay = FIRST_RETRY_DELAY;
         loop {
-            let end = self.read(&stream, rejoin.as_ref(), &mut delay, on_event)?;
+            let end = self.read(&wire, rejoin.as_ref(), &mut delay, on_event)?;
             *lock(&self.writer) = None;
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = wire.shutdown(Shutdown::Both);
             let joined = lock(&self.session).is_joined();
             let reason = match end {
                 End::TurnedAway(error) if !joined => return Err(ClientError::Refused(error)),
@@ -280,7 +340,7 @@ impl Link {
                 }
             });
             match self.connect_again(reason, &mut delay, on_event)? {
-                Some(next) => stream = next,
+                Some(next) => wire = Arc::new(next),
                 None => return Ok(()),
             }
         }
@@ -291,25 +351,28 @@ impl Link {
     /// accepted it.
     fn read(
         &self,
-        stream: &TcpStream,
+        wire: &Arc<Wire>,
         mut rejoin: Option<&Rejoin>,
         delay: &mut Duration,
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
     ) -> Result<End, ClientError> {
         if rejoin.is_some()
-            && let Err(err) = send_line(stream, &self.hello())
+            && let Err(err) = self.send_hello(wire)
         {
             return Ok(End::Lost(Some(err)));
         }
-        let mut reader = BufReader::new(stream);
+        let mut reader = BufReader::new(&**wire);
         // Whether the client sent `/join` to go back to its room and awaits the answer.
         let mut moving_back = false;
         loop {
+            self.tell_warning(on_event)?;
             let line = match read_line(&mut reader) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Ok(End::Lost(None)),
                 Err(err) => return Ok(End::Lost(Some(err))),
             };
+            // A warning about what was sent goes before the answer to it.
+            self.tell_warning(on_event)?;
             let update = lock(&self.session).observe(&line);
             self.changed.notify_all();
             let joined = lock(&self.session).is_joined();
@@ -360,14 +423,14 @@ impl Link {
                                 None => format!("/join {room}"),
                             };
                             lock(&self.session).sent(&join);
-                            if let Err(err) = send_line(stream, &join) {
+                            if let Err(err) = wire.send_line(&join) {
                                 return Ok(End::Lost(Some(err)));
                             }
                             moving_back = true;
                         }
-                        self.attach(stream)?;
+                        self.attach(wire);
                         if self.is_quitting() {
-                            let _ = send_line(stream, "/quit");
+                            let _ = wire.send_line("/quit");
                         }
                         *delay = FIRST_RETRY_DELAY;
                         on_event(Event::Quiet(line)).map_err(ClientError::Output)?;
@@ -391,22 +454,22 @@ impl Link {
         }
     }
 
-    fn attach(&self, stream: &TcpStream) -> Result<(), ClientError> {
-        let writer = stream
-            .try_clone()
-            .map_err(|err| ClientError::Lost(Some(err)))?;
-        *lock(&self.writer) = Some(writer);
-        Ok(())
+    fn attach(&self, wire: &Arc<Wire>) {
+        *lock(&self.writer) = Some(Arc::clone(wire));
     }
 
     /// Tries to connect until it works, waiting longer after each failure. `None` when
     /// the user quit meanwhile.
+    ///
+    /// # Errors
+    /// `Untrusted` when the server's certificate is no longer trusted: that is not
+    /// retried.
     fn connect_again(
         &self,
         mut reason: String,
         delay: &mut Duration,
         on_event: &mut dyn FnMut(Event) -> io::Result<()>,
-    ) -> Result<Option<TcpStream>, ClientError> {
+    ) -> Result<Option<Wire>, ClientError> {
         loop {
             on_event(Event::Reconnecting {
                 reason,
@@ -420,8 +483,9 @@ impl Link {
             *delay = (*delay * 2).min(MAX_RETRY_DELAY);
             // Only the stream: `read` sends the name, once, and user lines wait for the
             // welcome (sent earlier, they would be taken for the name or sent as chat).
-            match connect(&self.host, self.port) {
-                Ok(stream) => return Ok(Some(stream)),
+            match self.connector.open() {
+                Ok(wire) => return Ok(Some(wire)),
+                Err(err @ ClientError::Untrusted(_)) => return Err(err),
                 Err(ClientError::Connect { source, .. }) => {
                     reason = format!("could not reconnect: {}", describe(&source));
                 }
@@ -429,6 +493,24 @@ impl Link {
             }
         }
     }
+}
+
+/// Whether `line` holds a password: a name with one before the welcome (`joined` is
+/// false), or a command that takes one.
+fn carries_password(line: &str, joined: bool) -> bool {
+    if !joined {
+        return line.split_whitespace().nth(1).is_some();
+    }
+    matches!(
+        protocol::parse_line(line),
+        Ok(Command::Register(_)
+            | Command::Password { .. }
+            | Command::Unregister(_)
+            | Command::Nick {
+                password: Some(_),
+                ..
+            })
+    )
 }
 
 /// A refusal in a pipe (nobody to ask): a registered name's says where a password comes
@@ -462,4 +544,27 @@ pub fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
     }
     let text = String::from_utf8_lossy(&buffer);
     Ok(Some(protocol::sanitize(&text).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_found_where_they_are_sent() {
+        assert!(carries_password("alice hunter22", false));
+        assert!(!carries_password("alice", false));
+        assert!(!carries_password(" alice ", false));
+        for line in [
+            "/register hunter22",
+            "/password old new",
+            "/unregister hunter22",
+            "/nick bob hunter22",
+        ] {
+            assert!(carries_password(line, true), "{line}");
+        }
+        for line in ["/nick bob", "hello there", "/join #dev key", "/msg bob hi"] {
+            assert!(!carries_password(line, true), "{line}");
+        }
+    }
 }

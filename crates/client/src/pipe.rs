@@ -23,7 +23,7 @@ use crate::{ClientError, Options, describe, timestamp};
 /// stdout.
 pub fn run(options: &Options) -> Result<(), ClientError> {
     let link = Arc::new(Link::new(options, false));
-    let stream = link.connect()?;
+    let wire = link.connect()?;
     let out = Arc::new(Mutex::new(io::stdout()));
     let timestamps = options.timestamps;
 
@@ -36,7 +36,7 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
         .spawn(move || copy_stdin(&stdin_link, &stdin_out, timestamps))
         .map_err(|err| ClientError::Lost(Some(err)))?;
 
-    link.run(stream, &mut |event| match event {
+    link.run(wire, &mut |event| match event {
         Event::Line(line) | Event::Quiet(line) => {
             if link.with_session(|session| session.ignores_line(&line)) {
                 return Ok(());

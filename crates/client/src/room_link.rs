@@ -1,5 +1,5 @@
-//! Invite links, `chat://HOST:PORT/ROOM?key=KEY`: what `chat-client NAME LINK` connects
-//! to and joins.
+//! Invite links, `chat://HOST:PORT/ROOM?key=KEY` (`chats://` for the server's TLS port):
+//! what `chat-client NAME LINK` connects to and joins.
 
 use std::fmt;
 
@@ -10,6 +10,8 @@ use chat_protocol::{self as protocol, DEFAULT_PORT};
 pub struct RoomLink {
     pub host: String,
     pub port: u16,
+    /// Whether the link is for TLS (`chats://`).
+    pub tls: bool,
     /// The room, with its `#`.
     pub room: String,
     /// The private room's key (a public room's link has none).
@@ -21,6 +23,7 @@ impl fmt::Debug for RoomLink {
         f.debug_struct("RoomLink")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("tls", &self.tls)
             .field("room", &self.room)
             .field("key", &self.key.as_ref().map(|_| ".."))
             .finish()
@@ -40,16 +43,20 @@ impl fmt::Display for BadLink {
 impl std::error::Error for BadLink {}
 
 const SCHEME: &str = "chat://";
+const TLS_SCHEME: &str = "chats://";
 
 impl RoomLink {
-    /// Parses `chat://HOST[:PORT]/ROOM[?key=KEY]` (HOST may be `[IPv6]`).
+    /// Parses `chat://HOST[:PORT]/ROOM[?key=KEY]` (HOST may be `[IPv6]`), or the same
+    /// with `chats://` for TLS.
     ///
     /// # Errors
     /// Saying what is wrong with it.
     pub fn parse(text: &str) -> Result<RoomLink, BadLink> {
         let bad = |why: &str| Err(BadLink(format!("invalid link {text:?}: {why}")));
-        let Some(rest) = text.strip_prefix(SCHEME) else {
-            return bad("it must start with chat://");
+        let (tls, rest) = match (text.strip_prefix(SCHEME), text.strip_prefix(TLS_SCHEME)) {
+            (Some(rest), _) => (false, rest),
+            (None, Some(rest)) => (true, rest),
+            (None, None) => return bad("it must start with chat:// (or chats:// for TLS)"),
         };
         let Some((authority, rest)) = rest.split_once('/') else {
             return bad("it has no room (chat://HOST:PORT/ROOM?key=KEY)");
@@ -97,6 +104,7 @@ impl RoomLink {
         Ok(RoomLink {
             host: host.to_string(),
             port,
+            tls,
             room,
             key,
         })
@@ -123,6 +131,7 @@ mod tests {
             .expect("a good link");
         assert_eq!(link.host, "127.0.0.1");
         assert_eq!(link.port, 7000);
+        assert!(!link.tls);
         assert_eq!(link.room, "#k3x9q2ab");
         assert_eq!(link.join_line(), format!("/join #k3x9q2ab {KEY}"));
         assert!(!format!("{link:?}").contains(KEY));
@@ -131,12 +140,20 @@ mod tests {
         assert_eq!((v6.host.as_str(), v6.port, v6.key), ("::1", 9, None));
         let default_port = RoomLink::parse("chat://chat.example/dev").expect("no port");
         assert_eq!(default_port.port, DEFAULT_PORT);
+
+        let tls = RoomLink::parse(&format!("chats://chat.example:7001/dev?key={KEY}"))
+            .expect("a TLS link");
+        assert!(tls.tls);
+        assert_eq!((tls.host.as_str(), tls.port), ("chat.example", 7001));
+        assert_eq!(tls.join_line(), format!("/join #dev {KEY}"));
     }
 
     #[test]
     fn bad_links_say_what_is_wrong() {
         let cases = [
             ("http://host/dev", "chat://"),
+            ("chatss://host/dev", "chats://"),
+            ("chats://host", "no room"),
             ("chat://host", "no room"),
             ("chat:///dev", "no host"),
             ("chat://host:0/dev", "port"),

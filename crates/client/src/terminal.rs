@@ -29,7 +29,9 @@ use crate::editor::{Editor, Outcome};
 use crate::link::{Event, Link};
 use crate::style::{self, Style};
 use crate::text::Styled;
+use crate::trust::{Distrust, Fingerprint};
 use crate::view::{Frame, Input, View};
+use crate::wire::Wire;
 use crate::{ClientError, Options, Password, timestamp};
 
 /// How long to wait, after quitting, for the server's last lines (`* bye`).
@@ -78,10 +80,10 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
         return crate::pipe::run(options);
     }
     let link = Arc::new(Link::new(options, true));
-    let stream = link.connect()?;
+    let wire = connect_asking(&link)?;
     let tty = Tty::enter().map_err(|err| ClientError::Terminal(err.to_string()))?;
     let (sender, receiver) = mpsc::sync_channel(QUEUE_EVENTS);
-    spawn_threads(&link, stream, &sender, &tty)?;
+    spawn_threads(&link, wire, &sender, &tty)?;
 
     let term = std::env::var("TERM").unwrap_or_default();
     let colors_256 = style::has_256_colors(
@@ -127,9 +129,66 @@ pub fn run(options: &Options) -> Result<(), ClientError> {
     result
 }
 
+/// Connects; a TLS certificate that nothing vouches for is shown, and the user asked
+/// whether to trust it (as ssh asks about a host key), before the screen is taken.
+fn connect_asking(link: &Link) -> Result<Arc<Wire>, ClientError> {
+    let (server, presented) = match link.connect() {
+        Err(ClientError::Untrusted(Distrust::Unknown { server, presented })) => (server, presented),
+        other => return other,
+    };
+    let trusted = ask_trust(&server, presented).map_err(|err| {
+        ClientError::Terminal(format!("could not ask whether to trust the server: {err}"))
+    })?;
+    if !trusted {
+        return Err(ClientError::Untrusted(Distrust::Declined {
+            server,
+            presented,
+        }));
+    }
+    match link.trust(presented) {
+        Some(Ok(path)) => println!("remembered in {}", path.display()),
+        Some(Err(err)) => eprintln!(
+            "chat-client: could not remember it: {err}; it is trusted until the client ends"
+        ),
+        None => {}
+    }
+    link.connect()
+}
+
+/// Shows the certificate's fingerprint and asks; `true` when the answer is yes (or the
+/// fingerprint itself, typed or pasted).
+fn ask_trust(server: &str, presented: Fingerprint) -> io::Result<bool> {
+    let mut out = io::stdout();
+    writeln!(
+        out,
+        "the server {server} presented an unknown certificate, fingerprint {presented}"
+    )?;
+    writeln!(
+        out,
+        "(the server's log shows its fingerprint when it starts: they should be the same)"
+    )?;
+    loop {
+        write!(out, "trust it? (yes/no) ")?;
+        out.flush()?;
+        let mut answer = String::new();
+        if io::stdin().read_line(&mut answer)? == 0 {
+            writeln!(out)?;
+            return Ok(false);
+        }
+        let answer = answer.trim();
+        if answer.eq_ignore_ascii_case("yes") || Fingerprint::parse(answer) == Ok(presented) {
+            return Ok(true);
+        }
+        if answer.eq_ignore_ascii_case("no") {
+            return Ok(false);
+        }
+        writeln!(out, "please type yes or no")?;
+    }
+}
+
 fn spawn_threads(
     link: &Arc<Link>,
-    stream: std::net::TcpStream,
+    wire: Arc<Wire>,
     sender: &SyncSender<Message>,
     tty: &Arc<Tty>,
 ) -> Result<(), ClientError> {
@@ -157,7 +216,7 @@ fn spawn_threads(
     thread::Builder::new()
         .name("network".into())
         .spawn(move || {
-            let result = network_link.run(stream, &mut |event| {
+            let result = network_link.run(wire, &mut |event| {
                 network
                     .send(Message::Net(event))
                     .map_err(|_| io::Error::other("the terminal has ended"))
@@ -500,7 +559,9 @@ impl Ui {
             }
             Event::Quiet(_) => return,
             Event::Reconnecting { .. } => self.style.client_error(&stamp, &status),
-            Event::Reconnected { .. } => self.style.client_notice(&stamp, &status),
+            Event::Reconnected { .. } | Event::Warning(_) => {
+                self.style.client_notice(&stamp, &status)
+            }
         };
         self.view.push(shown);
     }
