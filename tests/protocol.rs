@@ -1,10 +1,11 @@
-//! Protocol-level tests: real TCP clients against an in-process server on port 0.
+//! Protocol-level tests: real clients against an in-process server on port 0, each one run
+//! twice: over plain TCP (`NAME::plain`) and over TLS (`NAME::tls`).
 
 mod common;
 
 use common::{Lines, TestClient, pair, room_of, start_server};
 
-#[test]
+crate::both_transports! {
 fn newcomer_is_welcomed_and_announced() {
     let server = start_server();
     let mut alice = TestClient::join(server.addr, "alice");
@@ -14,7 +15,6 @@ fn newcomer_is_welcomed_and_announced() {
     alice.expect("* bob joined #lobby");
 }
 
-#[test]
 fn chat_reaches_the_room_but_not_the_sender() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -26,7 +26,6 @@ fn chat_reaches_the_room_but_not_the_sender() {
     alice.expect("bob: hi alice");
 }
 
-#[test]
 fn taken_names_are_refused_ignoring_case_and_another_name_can_follow() {
     let server = start_server();
     let _alice = TestClient::join(server.addr, "alice");
@@ -39,7 +38,6 @@ fn taken_names_are_refused_ignoring_case_and_another_name_can_follow() {
     other.expect("* welcome carol, you are in #lobby (2): alice, carol");
 }
 
-#[test]
 fn invalid_names_say_why_and_the_connection_stays_open() {
     let server = start_server();
     let mut client = TestClient::connect(server.addr);
@@ -65,7 +63,6 @@ fn invalid_names_say_why_and_the_connection_stays_open() {
     client.expect_prefix(&format!("* welcome {}, you are in #lobby", "x".repeat(32)));
 }
 
-#[test]
 fn korean_and_other_unicode_names_work() {
     let server = start_server();
     let [mut minsu, mut emile] = room_of(server.addr, ["민수", "Émile_2"]);
@@ -75,7 +72,6 @@ fn korean_and_other_unicode_names_work() {
     emile.expect("민수 -> Émile_2: bonjour");
 }
 
-#[test]
 fn who_and_members_list_the_room_sorted() {
     let server = start_server();
     let [mut carol, _alice, _bob] = room_of(server.addr, ["carol", "Alice", "bob"]);
@@ -85,7 +81,6 @@ fn who_and_members_list_the_room_sorted() {
     carol.expect("* #lobby (3): Alice, bob, carol");
 }
 
-#[test]
 fn private_messages_reach_only_their_target_and_confirm_to_the_sender() {
     let server = start_server();
     let [mut alice, mut bob, mut carol] = room_of(server.addr, ["alice", "bob", "carol"]);
@@ -105,7 +100,6 @@ fn private_messages_reach_only_their_target_and_confirm_to_the_sender() {
     carol.expect("bob: public");
 }
 
-#[test]
 fn private_message_errors() {
     let server = start_server();
     let mut alice = TestClient::join(server.addr, "alice");
@@ -119,7 +113,6 @@ fn private_message_errors() {
     alice.expect("! usage: /msg NAME TEXT");
 }
 
-#[test]
 fn rename_is_seen_by_the_room_and_frees_the_old_name() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -148,7 +141,6 @@ fn rename_is_seen_by_the_room_and_frees_the_old_name() {
     new_alice.expect("* #lobby (3): Alice, alicia, bob");
 }
 
-#[test]
 fn rooms_isolate_chat_and_disappear_when_empty() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -192,7 +184,6 @@ fn rooms_isolate_chat_and_disappear_when_empty() {
     bob.expect("* rooms: #lobby (2)");
 }
 
-#[test]
 fn lobby_is_listed_even_when_empty() {
     let server = start_server();
     let mut alice = TestClient::join(server.addr, "alice");
@@ -203,7 +194,6 @@ fn lobby_is_listed_even_when_empty() {
     alice.expect("* rooms: #attic (1), #lobby (0)");
 }
 
-#[test]
 fn me_is_shown_to_the_whole_room() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -214,7 +204,6 @@ fn me_is_shown_to_the_whole_room() {
     alice.expect("! usage: /me ACTION");
 }
 
-#[test]
 fn me_cannot_forge_server_notices() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -232,7 +221,6 @@ fn me_cannot_forge_server_notices() {
     bob.expect("* alice is nowhere to be seen");
 }
 
-#[test]
 fn help_lists_every_command() {
     let server = start_server();
     let mut alice = TestClient::join(server.addr, "alice");
@@ -250,7 +238,6 @@ fn help_lists_every_command() {
     }
 }
 
-#[test]
 fn unknown_commands_point_to_help() {
     let server = start_server();
     let mut alice = TestClient::join(server.addr, "alice");
@@ -258,7 +245,6 @@ fn unknown_commands_point_to_help() {
     alice.expect("! unknown command /dance (try /help)");
 }
 
-#[test]
 fn double_slash_sends_a_line_starting_with_slash() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -266,7 +252,6 @@ fn double_slash_sends_a_line_starting_with_slash() {
     bob.expect("alice: /shrug");
 }
 
-#[test]
 fn control_characters_are_stripped_from_chat() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -282,7 +267,6 @@ fn control_characters_are_stripped_from_chat() {
     bob.expect("alice: after");
 }
 
-#[test]
 fn empty_lines_are_ignored_and_crlf_accepted() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -290,7 +274,6 @@ fn empty_lines_are_ignored_and_crlf_accepted() {
     bob.expect("alice: windows line");
 }
 
-#[test]
 fn name_and_lines_can_arrive_in_one_packet() {
     let server = start_server();
     let mut bob = TestClient::join(server.addr, "bob");
@@ -302,7 +285,6 @@ fn name_and_lines_can_arrive_in_one_packet() {
     bob.expect("alice: second");
 }
 
-#[test]
 fn quit_tells_the_room_then_closes() {
     let server = start_server();
     let (mut alice, mut bob) = pair(server.addr);
@@ -326,7 +308,6 @@ fn quit_tells_the_room_then_closes() {
     dan.expect_closed();
 }
 
-#[test]
 fn quit_during_the_handshake_closes() {
     let server = start_server();
     let mut client = TestClient::connect(server.addr);
@@ -335,10 +316,9 @@ fn quit_during_the_handshake_closes() {
     client.expect_closed();
 }
 
-#[test]
 fn end_of_input_is_a_quit_and_frees_the_name() {
     let server = start_server();
-    let alice = TestClient::join(server.addr, "alice");
+    let mut alice = TestClient::join(server.addr, "alice");
     let mut bob = TestClient::join(server.addr, "bob");
     alice.shutdown_write();
     bob.expect("* alice quit (connection closed)");
@@ -346,7 +326,6 @@ fn end_of_input_is_a_quit_and_frees_the_name() {
     bob.expect("* alice joined #lobby");
 }
 
-#[test]
 fn reset_connection_is_removed_at_once() {
     let server = start_server();
     let alice = TestClient::join(server.addr, "alice");
@@ -357,11 +336,11 @@ fn reset_connection_is_removed_at_once() {
     bob.expect("* #lobby (1): bob");
 }
 
-#[test]
 fn closed_connection_without_quit_is_removed() {
     let server = start_server();
     // pair has alice read everything: closing with unread data would send a reset instead.
     let (alice, mut bob) = pair(server.addr);
     drop(alice);
     bob.expect("* alice quit (connection closed)");
+}
 }

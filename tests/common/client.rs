@@ -6,14 +6,50 @@ use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use rustls::{ClientConnection, StreamOwned};
+use rustls_pki_types::ServerName;
+
+use super::tls::{client_config, is_tls};
 use super::{Lines, Process, TIMEOUT, show_lines};
 
+/// A client's connection: plain TCP, or TLS to a server that speaks it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(stream) => stream.read(buf),
+            Conn::Tls(stream) => stream.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(stream) => stream.write(buf),
+            Conn::Tls(stream) => stream.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(stream) => stream.flush(),
+            Conn::Tls(stream) => stream.flush(),
+        }
+    }
+}
+
 /// A client speaking the line protocol, as a bot or `nc` would. Its reads and writes time
-/// out, so a server that stops answering fails the test instead of hanging it.
+/// out, so a server that stops answering fails the test instead of hanging it. To a server
+/// started for a TLS test it speaks TLS, trusting the test authority.
 pub struct TestClient {
     pub name: String,
     stream: TcpStream,
-    reader: BufReader<TcpStream>,
+    reader: BufReader<Conn>,
     /// Every line received, for failure messages.
     pub received: Vec<String>,
 }
@@ -46,7 +82,23 @@ impl TestClient {
         stream
             .set_write_timeout(Some(TIMEOUT))
             .expect("set write timeout");
-        let reader = BufReader::new(stream.try_clone().expect("clone stream"));
+        let socket = stream.try_clone().expect("clone stream");
+        let tls = stream.peer_addr().is_ok_and(is_tls);
+        let conn = if tls {
+            let name = ServerName::IpAddress(
+                stream
+                    .peer_addr()
+                    .expect("the server's address")
+                    .ip()
+                    .into(),
+            );
+            let session =
+                ClientConnection::new(client_config(), name).expect("a TLS client session");
+            Conn::Tls(Box::new(StreamOwned::new(session, socket)))
+        } else {
+            Conn::Plain(socket)
+        };
+        let reader = BufReader::new(conn);
         TestClient {
             name: String::new(),
             stream,
@@ -69,7 +121,8 @@ impl TestClient {
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        if let Err(err) = self.stream.write_all(bytes) {
+        let conn = self.reader.get_mut();
+        if let Err(err) = conn.write_all(bytes).and_then(|()| conn.flush()) {
             panic!(
                 "{}: could not send ({err}); {}",
                 self.name,
@@ -156,8 +209,12 @@ impl TestClient {
         self.wait_until("a /who answer", |line| line.starts_with("* #"))
     }
 
-    /// Closes the sending side (EOF for the server).
-    pub fn shutdown_write(&self) {
+    /// Closes the sending side (EOF for the server; over TLS, after a `close_notify`).
+    pub fn shutdown_write(&mut self) {
+        if let Conn::Tls(stream) = self.reader.get_mut() {
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
+        }
         self.stream
             .shutdown(Shutdown::Write)
             .expect("shutdown write");

@@ -7,6 +7,7 @@
 //!   `chat-client` in pipe mode.
 //! - `pane`: the real `chat-client` in a tmux pane.
 //! - `process`: the guard for any program a test starts, and its numbers in `/proc`.
+//! - `tls`: the test certificate authority, and running one test over plain TCP and TLS.
 
 #![allow(dead_code)] // each test file uses a different part of this
 
@@ -14,6 +15,7 @@ mod client;
 mod pane;
 mod process;
 mod server;
+mod tls;
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,6 +32,7 @@ pub use self::{
     server::{
         ServerProcess, TestServer, start_server, start_server_on, start_server_with, test_config,
     },
+    tls::{Wire, client_config, current_wire, test_certs, with_wire},
 };
 
 /// How long any single expectation may take before the test fails.

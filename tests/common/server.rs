@@ -8,8 +8,9 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use chat_server::store::SqliteStore;
-use chat_server::{Config, Server, ShutdownHandle};
+use chat_server::{Config, Listener, Server, ShutdownHandle};
 
+use super::tls::{Wire, current_wire, mark_tls, server_tls};
 use super::{Exit, Lines, Process, TIMEOUT, eventually};
 
 /// The config tests use unless they test a limit: defaults, but no flood control, so a test
@@ -55,9 +56,10 @@ pub fn start_server() -> TestServer {
     start_server_with(test_config())
 }
 
+/// A server with `config`, speaking TLS if the test runs on TLS (see `both_transports!`).
 pub fn start_server_with(config: Config) -> TestServer {
-    let server = Server::bind("127.0.0.1:0", config).expect("bind the test server");
-    run_server(server)
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the test server");
+    start_server_on(listener, config)
 }
 
 /// A server on a listener of the caller's: to come back on the port of a server that
@@ -65,7 +67,16 @@ pub fn start_server_with(config: Config) -> TestServer {
 /// fail while the old server's side of a connection lingers in TIME_WAIT.
 pub fn start_server_on(listener: TcpListener, config: Config) -> TestServer {
     let store = Arc::new(SqliteStore::in_memory(config.history_days));
-    let server = Server::from_listener(listener, config, store).expect("serve on the listener");
+    let tls = (current_wire() == Wire::Tls).then(server_tls);
+    if tls.is_some() {
+        mark_tls(listener.local_addr().expect("the listener's address"));
+    }
+    let listener = Listener {
+        socket: listener,
+        tls,
+    };
+    let server =
+        Server::from_listeners(vec![listener], config, store).expect("serve on the listener");
     run_server(server)
 }
 
@@ -82,7 +93,10 @@ fn run_server(server: Server) -> TestServer {
 
 /// A real `chat-server` process on 127.0.0.1 port 0; killed when dropped.
 pub struct ServerProcess {
+    /// The first address listened on (the plain one, unless `--no-plain`).
     pub addr: SocketAddr,
+    /// The TLS address, with `--tls-port`; clients connecting to it speak TLS.
+    pub tls_addr: Option<SocketAddr>,
     process: Process,
 }
 
@@ -134,13 +148,34 @@ impl ServerProcess {
         if !has_data_dir {
             command.arg("--ephemeral");
         }
+        let has = |flag: &str| command.get_args().any(|arg| arg == flag);
+        let ready_lines = usize::from(!has("--no-plain")) + usize::from(has("--tls-port"));
         let mut process = Process::spawn(command.args(["--host", "127.0.0.1", "--port", "0"]));
-        let line = process.line();
-        let addr = line
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.parse().ok())
-            .unwrap_or_else(|| panic!("not a ready line: {line:?}; {}", process.transcript()));
-        ServerProcess { addr, process }
+        let (mut addr, mut tls_addr) = (None, None);
+        for _ in 0..ready_lines {
+            let line = process.line();
+            let ready = line.strip_prefix("listening on ").and_then(|rest| {
+                match rest.strip_suffix(" (tls)") {
+                    Some(tls) => tls.parse().ok().map(|tls| (tls, true)),
+                    None => rest.parse().ok().map(|plain| (plain, false)),
+                }
+            });
+            match ready {
+                Some((tls, true)) => {
+                    mark_tls(tls);
+                    tls_addr = Some(tls);
+                    addr.get_or_insert(tls);
+                }
+                Some((plain, false)) => addr = Some(plain),
+                None => panic!("not a ready line: {line:?}; {}", process.transcript()),
+            }
+        }
+        let addr = addr.unwrap_or_else(|| panic!("no ready line; {}", process.transcript()));
+        ServerProcess {
+            addr,
+            tls_addr,
+            process,
+        }
     }
 
     pub fn pid(&self) -> u32 {
