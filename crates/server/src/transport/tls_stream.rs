@@ -13,15 +13,13 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chat_sync::lock;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
 use rustix::io::Errno;
-use rustix::net::SendFlags;
+use rustix::net::{RecvFlags, SendFlags};
 use rustls::ServerConnection;
 
 use super::Sent;
 use crate::queue::{CHUNK_OVERHEAD, Chunk};
-
-/// Ciphertext read from the socket at a time.
-const READ_BYTES: usize = 8 * 1024;
 
 /// Plaintext encrypted at a time (one TLS record at most).
 const RECORD_BYTES: usize = 16 * 1024;
@@ -30,6 +28,8 @@ const RECORD_BYTES: usize = 16 * 1024;
 pub struct TlsStream {
     socket: TcpStream,
     session: Mutex<ServerConnection>,
+    /// How long a read waits for the client (`None`: as long as it takes).
+    read_timeout: Mutex<Option<Duration>>,
 }
 
 impl std::fmt::Debug for TlsStream {
@@ -40,8 +40,21 @@ impl std::fmt::Debug for TlsStream {
     }
 }
 
-/// Sends without blocking: a writer must never wait on one client.
+/// Sends and receives without blocking: a writer must never wait on one client, and the
+/// session's lock is never held while waiting.
 struct DontWait<'a>(&'a TcpStream);
+
+impl Read for DontWait<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match rustix::net::recv(self.0, &mut *buf, RecvFlags::DONTWAIT) {
+                Ok((read, _)) => return Ok(read),
+                Err(Errno::INTR) => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+    }
+}
 
 impl Write for DontWait<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
@@ -68,6 +81,7 @@ impl TlsStream {
         TlsStream {
             socket,
             session: Mutex::new(session),
+            read_timeout: Mutex::new(None),
         }
     }
 
@@ -81,7 +95,6 @@ impl TlsStream {
     /// If the client sends something that isn't TLS (or a version too old), stalls, or
     /// goes away.
     pub fn handshake(&self, deadline: Instant) -> io::Result<()> {
-        let mut buffer = [0u8; READ_BYTES];
         loop {
             let (out, handshaking) = {
                 let mut session = lock(&self.session);
@@ -91,33 +104,24 @@ impl TlsStream {
                 }
                 (out, session.is_handshaking())
             };
+            let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "handshake timed out");
             let left = deadline
                 .checked_duration_since(Instant::now())
                 .filter(|left| !left.is_zero())
-                .ok_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "handshake timed out"))?;
+                .ok_or_else(timed_out)?;
             if !out.is_empty() {
                 self.socket.set_write_timeout(Some(left))?;
                 (&self.socket).write_all(&out)?;
+                self.socket.set_write_timeout(None)?;
             }
             if !handshaking {
-                self.socket.set_write_timeout(None)?;
                 return Ok(());
             }
-            self.socket.set_read_timeout(Some(left))?;
-            let read = match (&self.socket).read(&mut buffer) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(read) => read,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "handshake timed out",
-                    ));
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
-                Err(err) => return Err(err),
-            };
+            if !wait_readable(&self.socket, Some(left))? {
+                return Err(timed_out());
+            }
             let mut session = lock(&self.session);
-            if let Err(err) = feed(&mut session, &buffer[..read]) {
+            if let Err(err) = receive(&mut session, &self.socket) {
                 // Tell the client why (an alert) before closing, best effort.
                 let mut alert = Vec::new();
                 let _ = session.write_tls(&mut alert);
@@ -173,9 +177,10 @@ impl TlsStream {
         }
     }
 
-    /// Reads plaintext, blocking (up to the socket's read timeout) without the lock.
+    /// Reads plaintext, waiting (up to the read timeout) without the lock. Ciphertext goes
+    /// straight from the socket into rustls: no buffer of our own, which an idle client
+    /// would keep paying for.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut ciphertext = [0u8; READ_BYTES];
         loop {
             {
                 let mut session = lock(&self.session);
@@ -185,11 +190,13 @@ impl TlsStream {
                     Err(err) => return Err(err),
                 }
             }
-            let read = (&self.socket).read(&mut ciphertext)?;
-            if read == 0 {
+            let timeout = *lock(&self.read_timeout);
+            if !wait_readable(&self.socket, timeout)? {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            if receive(&mut lock(&self.session), &self.socket)? == 0 {
                 return Ok(0);
             }
-            feed(&mut lock(&self.session), &ciphertext[..read])?;
         }
     }
 
@@ -209,17 +216,51 @@ impl TlsStream {
 
     /// How long a read may block.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket.set_read_timeout(timeout)
+        *lock(&self.read_timeout) = timeout;
+        Ok(())
     }
 }
 
-/// Hands ciphertext to rustls and lets it decrypt.
-fn feed(session: &mut ServerConnection, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        if session.read_tls(&mut bytes)? == 0 {
-            return Err(io::Error::other("TLS input not taken"));
+/// Waits until the socket has something to read (or was closed); `false` if `timeout` ran
+/// out first.
+fn wait_readable(socket: &TcpStream, timeout: Option<Duration>) -> io::Result<bool> {
+    let timespec = timeout.map(|timeout| Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    });
+    loop {
+        let mut fds = [PollFd::new(socket, PollFlags::IN)];
+        match poll(&mut fds, timespec.as_ref()) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+            Err(Errno::INTR) => {}
+            Err(err) => return Err(err.into()),
         }
-        session.process_new_packets().map_err(tls_error)?;
     }
-    Ok(())
+}
+
+/// Moves what the socket holds into rustls and lets it decrypt; `0` at the end of the
+/// stream. Call once the socket is readable: it doesn't wait.
+fn receive(session: &mut ServerConnection, socket: &TcpStream) -> io::Result<usize> {
+    let mut total = 0;
+    loop {
+        match session.read_tls(&mut DontWait(socket)) {
+            Ok(0) => return Ok(total),
+            Ok(read) => {
+                total += read;
+                session.process_new_packets().map_err(tls_error)?;
+            }
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock && total > 0 => return Ok(total),
+            // Readable but nothing there: a spurious wake-up; the caller waits again.
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            Err(err) => return Err(err),
+        }
+        // What rustls took is decrypted; don't read more than it wants to hold.
+        if session.wants_read() {
+            continue;
+        }
+        return Ok(total);
+    }
 }
