@@ -5,6 +5,7 @@
 //! a socket of its own), killed when the pane is dropped.
 
 use std::io::ErrorKind;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,30 +31,42 @@ impl Pane {
     /// the pane shows `[exit STATUS, terminal restored]` (or `CHANGED` if the terminal
     /// modes differ from before).
     pub fn start(server: &TestServer, args: &[&str], env: &[(&str, &str)]) -> Pane {
+        Pane::start_at(server.addr, args, env)
+    }
+
+    /// Runs `chat-client ARGS` against the server at `addr` (a `chat-server` process's)
+    /// in a fresh pane.
+    pub fn start_at(addr: SocketAddr, args: &[&str], env: &[(&str, &str)]) -> Pane {
         let data_home = unique_path("data");
         std::fs::create_dir_all(&data_home).expect("create a data directory");
         let pane = Pane {
             socket: unique_path("tmux"),
             data_home,
         };
-        pane.launch(server, args, env);
+        pane.launch(addr, args, env);
         pane
     }
 
     /// Ends this pane and starts the client again in a new one, with the same data
     /// directory.
-    pub fn restart(mut self, server: &TestServer, args: &[&str]) -> Pane {
+    pub fn restart(self, server: &TestServer, args: &[&str]) -> Pane {
+        self.restart_at(server.addr, args)
+    }
+
+    /// Ends this pane and starts the client again against the server at `addr`, with the
+    /// same data directory.
+    pub fn restart_at(mut self, addr: SocketAddr, args: &[&str]) -> Pane {
         let data_home = std::mem::take(&mut self.data_home);
         drop(self);
         let pane = Pane {
             socket: unique_path("tmux"),
             data_home,
         };
-        pane.launch(server, args, &[]);
+        pane.launch(addr, args, &[]);
         pane
     }
 
-    fn launch(&self, server: &TestServer, args: &[&str], env: &[(&str, &str)]) {
+    fn launch(&self, addr: SocketAddr, args: &[&str], env: &[(&str, &str)]) {
         let script = "before=$(stty -g); \"$@\"; status=$?; \
             if [ \"$(stty -g)\" = \"$before\" ]; then t=restored; else t=CHANGED; fi; \
             echo \"[exit $status, terminal $t]\"; exec sleep 600";
@@ -65,7 +78,7 @@ impl Pane {
         command.extend(env.iter().map(|(name, value)| format!("{name}={value}")));
         command.extend(["sh", "-c", script, "sh"].map(String::from));
         command.push(env!("CARGO_BIN_EXE_chat-client").to_string());
-        let port = server.addr.port().to_string();
+        let port = addr.port().to_string();
         command.extend(["--host", "127.0.0.1", "--port", &port].map(String::from));
         command.extend(args.iter().map(|arg| arg.to_string()));
 

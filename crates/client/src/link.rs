@@ -362,6 +362,16 @@ impl Link {
             return Ok(End::Lost(Some(err)));
         }
         let mut reader = BufReader::new(&**wire);
+        self.tell_warning(on_event)?;
+        if !wire.is_tls() && answers_in_tls(&mut reader) {
+            return Err(ClientError::Connect {
+                addr: self.connector.addr(),
+                source: io::Error::other(
+                    "the server answered in TLS: this is its TLS port (connect with --tls, \
+                     or with a chats:// link)",
+                ),
+            });
+        }
         // Whether the client sent `/join` to go back to its room and awaits the answer.
         let mut moving_back = false;
         loop {
@@ -495,6 +505,14 @@ impl Link {
     }
 }
 
+/// Whether the first bytes from the server are a TLS record (an alert or a handshake
+/// message, TLS 1.x), as a TLS port answers a client that speaks plain lines to it.
+fn answers_in_tls(reader: &mut impl BufRead) -> bool {
+    reader
+        .fill_buf()
+        .is_ok_and(|bytes| bytes.len() >= 2 && matches!(bytes[0], 0x15 | 0x16) && bytes[1] == 3)
+}
+
 /// Whether `line` holds a password: a name with one before the welcome (`joined` is
 /// false), or a command that takes one.
 fn carries_password(line: &str, joined: bool) -> bool {
@@ -549,6 +567,15 @@ pub fn read_line(reader: &mut impl BufRead) -> io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tls_answer_is_told_from_a_greeting() {
+        let alert: &[u8] = &[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32];
+        assert!(answers_in_tls(&mut BufReader::new(alert)));
+        let greeting: &[u8] = b"* hello! send your name\n";
+        assert!(!answers_in_tls(&mut BufReader::new(greeting)));
+        assert!(!answers_in_tls(&mut BufReader::new(&b""[..])));
+    }
 
     #[test]
     fn passwords_are_found_where_they_are_sent() {
