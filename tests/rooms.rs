@@ -98,6 +98,10 @@ fn a_private_room_is_joined_only_with_its_key_and_the_answer_never_tells_it_exis
     bob.send(&format!("/join {} {}", room.room, room.key));
     bob.expect(&format!("* bob joined {}", room.room));
     bob.expect(&format!("* {} (2): alice, bob", room.room));
+    bob.expect(&format!(
+        "* {} is private; invite link: {}",
+        room.room, room.link
+    ));
     alice.expect(&format!("* bob joined {}", room.room));
 
     // Only its members see it listed, marked private.
@@ -147,6 +151,7 @@ fn invitations_carry_the_key_and_a_rekey_ends_the_old_links() {
     bob.send(&format!("/join #plans {}", room.key));
     bob.expect("* bob joined #plans");
     bob.expect("* #plans (2): alice, bob");
+    bob.expect(&format!("* #plans is private; invite link: {}", room.link));
     alice.expect("* bob joined #plans");
 
     // Only the owner rekeys.
@@ -156,6 +161,8 @@ fn invitations_carry_the_key_and_a_rekey_ends_the_old_links() {
     let line = alice.expect_prefix("* #plans has a new key; invite link: chat://");
     let new_key = line.rsplit("?key=").next().unwrap_or_default().to_string();
     assert_ne!(new_key, room.key);
+    // Every member is told, so their clients can come back after a reconnect.
+    bob.expect(&line);
 
     let mut carol = join_as(server.addr, "carol");
     carol.send(&format!("/join #plans {}", room.key));
@@ -192,6 +199,8 @@ fn a_private_room_keeps_its_history_in_memory_and_vanishes_when_empty() {
     bob.expect_replay("alice: first words");
     bob.expect_replay("* alice waves");
     bob.expect("* #pop-up (2): alice, bob");
+    // A member is told the room's link, as its creator was.
+    bob.expect(&format!("* #pop-up is private; invite link: {}", room.link));
     bob.send("/history 10");
     bob.expect_replay("alice: first words");
     bob.expect_replay("* alice waves");
@@ -283,6 +292,7 @@ fn topics_are_shown_to_joiners_and_only_a_private_rooms_owner_sets_its_topic() {
     bob.expect("* bob joined #inner");
     bob.expect("* topic of #inner: owners only");
     bob.expect("* #inner (2): alice, bob");
+    bob.expect_prefix("* #inner is private; invite link: ");
     bob.send("/topic mine now");
     bob.expect("! only the owner of #inner can do that");
 }
@@ -295,6 +305,7 @@ fn the_owner_kicks_to_the_lobby_and_a_kicked_user_needs_the_new_key_after_a_reke
     let mut bob = join_as(server.addr, "bob");
     bob.send(&format!("/join #club {}", room.key));
     bob.wait_for("* #club (2): alice, bob");
+    bob.expect(&format!("* #club is private; invite link: {}", room.link));
     alice.wait_for("* bob joined #club");
 
     bob.send("/kick alice");
@@ -381,14 +392,21 @@ fn admin_commands_need_an_admin_logged_in_with_the_password() {
         bob.send(command);
         bob.expect("! only a server admin can do that");
     }
-    // The admin name without its password is no admin (it isn't registered yet).
+    // The admin name is no admin without its password, nor in the session that registers
+    // it: whoever registers it first must not become an admin by doing so.
     let mut fake = join_as(server.addr, "root");
+    fake.send("/stats");
+    fake.expect("! only a server admin can do that");
+    fake.send("/register admin-pass-1");
+    fake.expect_prefix("* root is registered");
     fake.send("/stats");
     fake.expect("! only a server admin can do that");
     fake.send("/quit");
     fake.wait_for("* bye");
 
-    let mut root = login(server.addr, "root", "admin-pass-1");
+    let mut root = TestClient::connect(server.addr);
+    root.send("root admin-pass-1");
+    root.expect_prefix("* welcome root, you are in #lobby");
     root.send("/stats");
     let stats = root.expect_prefix("* stats: clients 2, rooms 1, lines/s ");
     for part in [

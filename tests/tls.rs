@@ -354,7 +354,10 @@ fn what_is_not_tls_on_the_tls_port_is_closed_and_told_nothing() {
     assert_eq!(answer.first(), Some(&21), "not an alert: {answer:?}");
     // A stall: closed once the handshake timeout (1 s) runs out.
     let (answer, took) = answer_to(tls_addr, b"");
-    assert!(answer.is_empty() || answer.first() == Some(&21), "{answer:?}");
+    assert!(
+        answer.is_empty() || answer.first() == Some(&21),
+        "{answer:?}"
+    );
     assert!(
         took >= Duration::from_millis(900) && took < Duration::from_secs(5),
         "closed after {took:?}"

@@ -19,8 +19,8 @@ const MAX_EXPECTED: usize = 8;
 enum Expected {
     /// `/nick NEW`, holding the key of NEW.
     Nick(String),
-    /// `/join ROOM [KEY]`, holding the fold of `#ROOM` and the key given.
-    Join(String, Option<String>),
+    /// `/join ROOM [KEY]`, holding the fold of `#ROOM`.
+    Join(String),
     /// `/create [ROOM]`: whichever room we are put in, private.
     Create,
 }
@@ -133,8 +133,8 @@ impl Session {
         }
         let expected = match protocol::parse_line(line) {
             Ok(Command::Nick { name, .. }) => Expected::Nick(name_key(name)),
-            Ok(Command::Join { room, key }) => match protocol::parse_room(room) {
-                Ok(room) => Expected::Join(fold_case(&room), key.map(String::from)),
+            Ok(Command::Join { room, .. }) => match protocol::parse_room(room) {
+                Ok(room) => Expected::Join(fold_case(&room)),
                 Err(_) => return,
             },
             Ok(Command::Create(_)) => Expected::Create,
@@ -150,20 +150,15 @@ impl Session {
         self.expected.push(expected);
     }
 
-    /// If we were waiting to be moved to `room`: `Some(None)` for a public room,
-    /// `Some(Some(key))` for a private one (`""` when the key comes later, after
-    /// `/create`).
-    fn confirm_join(&mut self, room: &str) -> Option<Option<String>> {
+    /// Whether we were waiting to be moved to `room` (by `/join`, `/create`, a kick).
+    fn confirm_join(&mut self, room: &str) -> bool {
         let folded = fold_case(room);
-        let index = self.expected.iter().position(|expected| match expected {
-            Expected::Join(wanted, _) => *wanted == folded,
+        let found = self.expected.iter().position(|expected| match expected {
+            Expected::Join(wanted) => *wanted == folded,
             Expected::Create => true,
             Expected::Nick(_) => false,
-        })?;
-        Some(match self.expected.remove(index) {
-            Expected::Join(_, key) => key,
-            _ => Some(String::new()),
-        })
+        });
+        found.map(|index| self.expected.remove(index)).is_some()
     }
 
     /// Names to complete: the people in our room and those we exchanged private
@@ -356,12 +351,13 @@ impl Session {
                 Update::Nothing
             }
             Notice::Joined { name, room } if self.is_me(name) => {
-                let Some(key) = self.confirm_join(room) else {
+                if !self.confirm_join(room) {
                     return Update::Nothing;
-                };
+                }
                 self.room = room.to_string();
-                self.private = key.is_some();
-                self.room_key = key.filter(|key| !key.is_empty());
+                // Whether it is private (and its link) the server says next.
+                self.private = false;
+                self.room_key = None;
                 self.members.clear();
                 insert(&mut self.members, name);
                 Update::Moved
@@ -378,7 +374,7 @@ impl Session {
             }
             // Kicked out: the server moves us to #lobby next.
             Notice::Kicked { name, .. } if self.is_me(name) => {
-                self.expect(Expected::Join(fold_case(LOBBY), None));
+                self.expect(Expected::Join(fold_case(LOBBY)));
                 Update::Nothing
             }
             Notice::Joined { name, room } => {

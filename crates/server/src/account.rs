@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chat_protocol::{Name, NameError, Notice, Quoted, Refusal, ServerLine, fold_case, name_key};
+use chat_protocol::{Name, Notice, Quoted, Refusal, ServerLine, fold_case, name_key};
 
 use crate::log_limit::LogLimit;
 use crate::password::{MIN_PASSWORD_CHARS, Passwords, acceptable};
@@ -88,11 +88,8 @@ impl Accounts<'_> {
         let name = match Name::new(typed) {
             Ok(name) => name,
             Err(reason) => {
-                let (name, reason) = match password {
-                    // `bad name` is a name with a space, as far as its sender can tell.
-                    Some(_) => (Quoted::new(input), NameError::BadChar(' ')),
-                    None => (Quoted::new(typed), reason),
-                };
+                // Only the name is quoted back: what follows a space may be a password.
+                let name = Quoted::new(typed);
                 self.send(&Refusal::InvalidName { name, reason }.into());
                 return Login::Again;
             }
@@ -107,10 +104,9 @@ impl Accounts<'_> {
         };
         match (account, password) {
             (None, None) => self.join(&name, typed, false),
+            // Never echoed: what follows the name may be someone's password.
             (None, Some(_)) => {
-                let name = Quoted::new(input);
-                let reason = NameError::BadChar(' ');
-                self.send(&Refusal::InvalidName { name, reason }.into());
+                self.send(&Refusal::NotRegistered { name: &name }.into());
                 Login::Again
             }
             (Some(account), password) => {
@@ -179,7 +175,7 @@ impl Accounts<'_> {
     }
 
     /// The messages that waited for a registered user who just logged in.
-    fn deliver_mail(&self, key: &str, name: &str) {
+    pub fn deliver_mail(&self, key: &str, name: &str) {
         let mail = match self.store.take_mail(key) {
             Ok(mail) => mail,
             Err(Unavailable) => {
@@ -312,7 +308,7 @@ impl Accounts<'_> {
     /// Whether the user may rename to `new`: an unregistered name without a password, or
     /// a registered one with its right password. Returns whether the new name is
     /// registered (`None`: refused, the answer sent).
-    pub fn may_rename(&self, new: &Name, typed: &str, password: Option<&str>) -> Option<bool> {
+    pub fn may_rename(&self, new: &Name, password: Option<&str>) -> Option<bool> {
         let key = name_key(new);
         let account = match self.store.account(&key) {
             Ok(account) => account,
@@ -324,9 +320,7 @@ impl Accounts<'_> {
         match (account, password) {
             (None, None) => Some(false),
             (None, Some(_)) => {
-                let name = Quoted::new(typed);
-                let reason = NameError::BadChar(' ');
-                self.send(&Refusal::InvalidName { name, reason }.into());
+                self.send(&Refusal::NotRegistered { name: new }.into());
                 None
             }
             (Some(account), password) => {

@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use chat_protocol::framing::{Frame, LineFramer};
 use chat_protocol::{
-    self as protocol, Command, HELP, Name, NameError, Notice, ParseError, QuitReason, Quoted,
-    Refusal, UtcTime,
+    self as protocol, Command, HELP, Name, Notice, ParseError, QuitReason, Quoted, Refusal, UtcTime,
 };
 
 use crate::account::{Accounts, Login, name_refused};
@@ -68,9 +67,9 @@ impl End {
             End::Closed | End::WrongKeys => reason(QuitReason::Closed),
             End::Lost(_) => reason(QuitReason::Lost),
             End::TooSlow => reason(QuitReason::TooSlow),
-            End::Shutdown | End::HandshakeTimeout | End::WrongPasswords | End::Banned => {
-                Farewell::Silent
-            }
+            // A user who `/nick`s to a banned name leaves as anyone who quits.
+            End::Banned => Farewell::Quit(None),
+            End::Shutdown | End::HandshakeTimeout | End::WrongPasswords => Farewell::Silent,
         }
     }
 }
@@ -116,6 +115,7 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
         member: None,
         wrong_passwords: 0,
         wrong_keys: 0,
+        logged_in: false,
     };
     // A read ending because the server closed the socket is explained by why it did.
     let end = match (connection.serve(), outbox.close_reason()) {
@@ -196,6 +196,11 @@ struct Connection<'a> {
     wrong_passwords: u32,
     /// Refused `/join ROOM KEY`s this connection sent.
     wrong_keys: u32,
+    /// Whether this session gave the password of a name registered before it (at the
+    /// handshake or with `/nick NAME PASSWORD`): what makes an `--admin` name an admin.
+    /// Registering a name now doesn't: whoever first registers an admin's name must not
+    /// become one.
+    logged_in: bool,
 }
 
 impl<'a> Connection<'a> {
@@ -356,6 +361,7 @@ impl<'a> Connection<'a> {
                 name,
                 registered,
             } => {
+                self.logged_in = registered;
                 if self.logs(log::Level::Info) {
                     let how = if registered { " (registered)" } else { "" };
                     log::info!("{} joined as {name}{how}", self.peer);
@@ -438,10 +444,6 @@ impl<'a> Connection<'a> {
         };
         let (key, current) = (member.key.clone(), member.name.clone());
         let outbox = Arc::clone(&self.outbox);
-        let typed = match password {
-            Some(password) => format!("{input} {password}"),
-            None => input.to_string(),
-        };
         let new_name = match Name::new(input) {
             Ok(name) if password.is_none() && *name == current => {
                 outbox.send_borrowed(&Refusal::AlreadyCalled { name: &name }.into());
@@ -449,22 +451,22 @@ impl<'a> Connection<'a> {
             }
             Ok(name) => name,
             Err(reason) => {
-                let name = Quoted::new(&typed);
-                let reason = if password.is_some() {
-                    NameError::BadChar(' ')
-                } else {
-                    reason
-                };
+                // The name alone: a password after it is never echoed.
+                let name = Quoted::new(input);
                 outbox.send_borrowed(&Refusal::InvalidName { name, reason }.into());
                 return;
             }
         };
-        let Some(registered) = self.accounts().may_rename(&new_name, &typed, password) else {
+        let Some(registered) = self.accounts().may_rename(&new_name, password) else {
             return;
         };
         match self.registry.rename(&key, &new_name) {
             Ok(new_key) => {
                 self.registry.set_registered(&new_key, registered);
+                self.logged_in = registered;
+                if registered {
+                    self.accounts().deliver_mail(&new_key, &new_name);
+                }
                 if self.logs(log::Level::Info) {
                     log::info!("{} renamed {current} to {new_name}", self.peer);
                 }
@@ -601,6 +603,7 @@ impl<'a> Connection<'a> {
                 let (key, name) = (member.key.clone(), member.name.clone());
                 if self.accounts().unregister(&key, &name, password) {
                     self.registry.set_registered(&key, false);
+                    self.logged_in = false;
                 }
             }
             Command::Seen(name) => self.seen(name),

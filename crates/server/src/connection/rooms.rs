@@ -24,13 +24,21 @@ impl Connection<'_> {
         let member = self.member.as_ref()?;
         let outbox = &self.outbox;
         match self.registry.move_to(&member.key, room, key) {
-            Ok(()) => {
+            Ok(private) => {
                 if self.logs(log::Level::Info) {
                     let peer = self.peer;
-                    match key {
-                        Some(_) => log::info!("{peer} {} joined a private room", member.name),
-                        None => log::info!("{peer} {} moved to {room}", member.name),
+                    match private {
+                        true => log::info!("{peer} {} joined a private room", member.name),
+                        false => log::info!("{peer} {} moved to {room}", member.name),
                     }
+                }
+                // A member knows the room's link (and their client that the room is
+                // private, and how to come back after a reconnect).
+                if private && let Some((room, Some(key))) = self.registry.room_key(&member.key) {
+                    let links = self.links(&room, &key);
+                    let links = links.iter().map(String::as_str).collect();
+                    let notice = Notice::PrivateRoom { room: &room, links };
+                    outbox.send_borrowed(&notice.into());
                 }
             }
             Err(MoveError::AlreadyThere) => {
@@ -155,11 +163,16 @@ impl Connection<'_> {
             return;
         };
         match self.registry.rekey(&member.key) {
+            // Every member is told the new link: they stay members, and their clients
+            // need it to come back after a reconnect.
             Ok((room, key)) => {
                 let links = self.links(&room, &key);
                 let links = links.iter().map(String::as_str).collect();
                 let notice = Notice::Rekeyed { room: &room, links };
-                self.outbox.send_borrowed(&notice.into());
+                let line = crate::queue::line_chunk(&notice.into());
+                for outbox in self.registry.room_outboxes(&member.key) {
+                    outbox.send(&line);
+                }
             }
             Err(err) => self.refuse(&err),
         }
@@ -226,12 +239,14 @@ impl Connection<'_> {
         }
     }
 
-    /// Whether this session is a server admin's: a `--admin` name, logged in with its
-    /// password.
+    /// Whether this session is a server admin's: a `--admin` name, logged in with the
+    /// password it was registered with before this session.
     fn is_admin(&self) -> bool {
-        self.member.as_ref().is_some_and(|member| {
-            self.config.is_admin_name(&member.key) && self.registry.is_logged_in(&member.key)
-        })
+        self.logged_in
+            && self
+                .member
+                .as_ref()
+                .is_some_and(|member| self.config.is_admin_name(&member.key))
     }
 
     /// Refuses what only admins may do; `true` if it refused.
@@ -279,25 +294,15 @@ impl Connection<'_> {
             Target::Address(address) => ban.address = Some(*address),
             Target::Name(name) => {
                 let key = protocol::name_key(name);
-                let shown = self
-                    .registry
-                    .room_of(&key, "")
-                    .map_or_else(|| name.clone(), |(name, _)| name);
-                let notice = Notice::Banned {
-                    name: &shown,
-                    reason: reason.as_deref(),
-                };
-                let refusal = Refusal::YouAreBanned {
-                    until,
-                    reason: reason.as_deref(),
-                };
-                ban.address = self
-                    .registry
-                    .remove(&key, &notice, &refusal.into())
-                    .flatten();
-                ban.name = Some(shown);
+                ban.name = Some(
+                    self.registry
+                        .room_of(&key, "")
+                        .map_or_else(|| name.clone(), |(name, _)| name),
+                );
+                ban.address = self.registry.address_of(&key);
             }
         }
+        // Kept first: if the store can't keep it, nobody is put out for nothing.
         if self
             .shared
             .bans
@@ -305,6 +310,18 @@ impl Connection<'_> {
             .is_err()
         {
             return outbox.send_line(Refusal::Unavailable { what: "banning" });
+        }
+        if let Some(name) = &ban.name {
+            let notice = Notice::Banned {
+                name,
+                reason: reason.as_deref(),
+            };
+            let refusal = Refusal::YouAreBanned {
+                until,
+                reason: reason.as_deref(),
+            };
+            let key = protocol::name_key(name);
+            self.registry.remove(&key, &notice, &refusal.into());
         }
         if self.logs(log::Level::Info) {
             log::info!("{} banned {target}", self.peer);

@@ -609,23 +609,28 @@ impl Registry {
     /// Moves a user to a room (created on demand, if it is public; an emptied room other
     /// than `#lobby` disappears). The old room sees `* NAME left #OLD`, the new one, mover
     /// included, `* NAME joined #NEW`, and the mover then gets the new room's topic, recent
-    /// lines and member list. A private room takes only its key (`offered`).
+    /// lines and member list. A private room takes only its key (`offered`). Returns
+    /// whether the room is private (its link is then the mover's to be told).
     ///
     /// # Errors
     /// If the room name is invalid, the user is already there, the room is private and
     /// `offered` isn't its key, or a key was offered for a room that doesn't exist.
-    pub fn move_to(&self, key: &str, room: &str, offered: Option<&str>) -> Result<(), MoveError> {
+    pub fn move_to(&self, key: &str, room: &str, offered: Option<&str>) -> Result<bool, MoveError> {
         let room_name = protocol::parse_room(room).map_err(MoveError::InvalidRoom)?;
         let room_key = fold_case(&room_name);
         let remote = self.directory.remote_members(&room_key);
         let seed = self.seed(&room_key, &room_name);
         self.with_state(|state, change| {
             let Some(user) = state.users.get(key) else {
-                return Ok(());
+                return Ok(false);
             };
             if user.room == room_key {
                 return Err(MoveError::AlreadyThere);
             }
+            let private = state
+                .rooms
+                .get(&room_key)
+                .is_some_and(|room| room.private.is_some());
             match state.rooms.get(&room_key) {
                 Some(room) => {
                     if let Some(private) = &room.private
@@ -662,7 +667,7 @@ impl Registry {
                 true,
                 change,
             );
-            Ok(())
+            Ok(private)
         })
     }
 
@@ -830,6 +835,7 @@ impl Registry {
                 )
             });
             change.delivery.push(outbox, &welcome);
+            state.show_topic(&room_key, outbox, change);
             state.replay(&room_key, outbox, change);
             state.post(
                 &room_key,

@@ -334,6 +334,28 @@ impl Registry {
         Some(address)
     }
 
+    /// The address someone online is connected from.
+    pub fn address_of(&self, key: &str) -> Option<IpAddr> {
+        let state = lock_state(self);
+        let user = state.users.get(key)?;
+        let address = user.outbox.transport().peer_addr().ok()?;
+        Some(address.ip())
+    }
+
+    /// The members of the user's room (their outboxes), to tell them all something.
+    pub fn room_outboxes(&self, key: &str) -> Vec<Arc<Outbox>> {
+        let state = lock_state(self);
+        let Some(user) = state.users.get(key) else {
+            return Vec::new();
+        };
+        state.rooms.get(&user.room).map_or_else(Vec::new, |room| {
+            room.members
+                .values()
+                .map(|member| Arc::clone(&member.outbox))
+                .collect()
+        })
+    }
+
     /// `/wall`: a notice to everyone on this instance.
     pub fn wall(&self, line: &ServerLine<'_>) {
         let line = line_chunk(line);
@@ -349,15 +371,6 @@ impl Registry {
         let mut state = lock_state(self);
         let (users, rooms) = (state.users.len(), state.rooms.len());
         (users, rooms, state.relayed.per_second())
-    }
-
-    /// Whether the user with key `key` logged in with the password of their registered
-    /// name in this session.
-    pub fn is_logged_in(&self, key: &str) -> bool {
-        lock_state(self)
-            .users
-            .get(key)
-            .is_some_and(|user| user.registered)
     }
 }
 
