@@ -1,13 +1,14 @@
 //! The connection's byte stream, plain TCP or TLS, shared by the thread that reads it and
 //! those that write to it. A TLS read blocks on the socket without holding any lock, then
-//! feeds what came to rustls under the lock; a write takes the lock, hands rustls the
-//! plaintext and sends the records it makes. So a writer never waits for the server to
-//! say something.
+//! feeds what came to rustls under the state's lock; a write hands rustls the plaintext
+//! under that lock and takes the records it makes, then sends them with only the sending
+//! lock held (which keeps records in order). So a writer never waits for the server to
+//! say something, and the reader never waits for a full socket to drain.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 
 use chat_sync::lock;
@@ -34,8 +35,53 @@ pub enum Wire {
 pub struct TlsWire {
     socket: TcpStream,
     state: Mutex<ClientConnection>,
+    /// Held (before `state`, never after) from taking records out of rustls until they
+    /// are on the socket, so they go in the order rustls made them.
+    sending: Mutex<()>,
     /// The reading thread's buffer for records from the socket (only it takes this lock).
     inbox: Mutex<Vec<u8>>,
+}
+
+impl TlsWire {
+    /// Encrypts `plaintext` (if any) and sends it with whatever else rustls has to send.
+    fn send(&self, plaintext: &[u8]) -> io::Result<()> {
+        let _sending = lock(&self.sending);
+        let mut rest = plaintext;
+        loop {
+            let records = {
+                let mut state = lock(&self.state);
+                let taken = state.writer().write(rest)?;
+                rest = &rest[taken..];
+                take_records(&mut state)?
+            };
+            // Only the sending lock is held while the socket takes it.
+            (&self.socket).write_all(&records)?;
+            if rest.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends what rustls has to send (an alert, a key update's answer) if no writer is
+    /// sending now; otherwise that writer's next send takes it along.
+    fn send_pending(&self) -> io::Result<()> {
+        let _sending = match self.sending.try_lock() {
+            Ok(sending) => sending,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(()),
+        };
+        let records = take_records(&mut lock(&self.state))?;
+        (&self.socket).write_all(&records)
+    }
+}
+
+/// The records rustls has made and not yet sent.
+fn take_records(state: &mut ClientConnection) -> io::Result<Vec<u8>> {
+    let mut records = Vec::new();
+    while state.wants_write() {
+        state.write_tls(&mut records)?;
+    }
+    Ok(records)
 }
 
 impl Wire {
@@ -62,10 +108,9 @@ impl Wire {
     /// its `close_notify` first.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if let (Wire::Tls(tls), Shutdown::Write) = (self, how) {
-            let mut state = lock(&tls.state);
-            state.send_close_notify();
+            lock(&tls.state).send_close_notify();
             // Best effort: the socket may already be gone.
-            let _ = flush_records(&mut state, &tls.socket);
+            let _ = tls.send(&[]);
         }
         self.socket().shutdown(how)
     }
@@ -97,14 +142,6 @@ pub fn is_local(ip: IpAddr) -> bool {
     ip.to_canonical().is_loopback()
 }
 
-/// Writes rustls's pending records to the socket.
-fn flush_records(state: &mut ClientConnection, mut socket: &TcpStream) -> io::Result<()> {
-    while state.wants_write() {
-        state.write_tls(&mut socket)?;
-    }
-    Ok(())
-}
-
 impl Read for &Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let tls = match self {
@@ -130,15 +167,18 @@ impl Read for &Wire {
             if read == 0 {
                 return Ok(0);
             }
-            let mut state = lock(&tls.state);
             let mut records = &raw[..read];
             while !records.is_empty() {
-                state.read_tls(&mut records)?;
-                let processed = state.process_new_packets();
+                let (processed, answer) = {
+                    let mut state = lock(&tls.state);
+                    state.read_tls(&mut records)?;
+                    let processed = state.process_new_packets();
+                    (processed, state.wants_write())
+                };
                 // An alert, a key update's answer: sent whatever happened.
-                let flushed = flush_records(&mut state, &tls.socket);
+                let sent = if answer { tls.send_pending() } else { Ok(()) };
                 processed.map_err(|err| io::Error::new(io::ErrorKind::InvalidData, err))?;
-                flushed?;
+                sent?;
             }
         }
     }
@@ -150,20 +190,14 @@ impl Write for &Wire {
             Wire::Plain(socket) => return Write::write(&mut &*socket, buf),
             Wire::Tls(tls) => tls,
         };
-        let mut state = lock(&tls.state);
-        let mut rest = buf;
-        while !rest.is_empty() {
-            let taken = state.writer().write(rest)?;
-            rest = &rest[taken..];
-            flush_records(&mut state, &tls.socket)?;
-        }
+        tls.send(buf)?;
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Wire::Plain(socket) => Write::flush(&mut &*socket),
-            Wire::Tls(tls) => flush_records(&mut lock(&tls.state), &tls.socket),
+            Wire::Tls(tls) => tls.send(&[]),
         }
     }
 }
@@ -293,6 +327,7 @@ impl Tls {
         Ok(Wire::Tls(Box::new(TlsWire {
             socket,
             state: Mutex::new(state),
+            sending: Mutex::new(()),
             inbox: Mutex::new(Vec::new()),
         })))
     }
@@ -349,18 +384,22 @@ mod tests {
     /// A TLS server on 127.0.0.1 that answers each line with `echo LINE` until the
     /// client closes; sends what it saw at the end (`eof` after a close_notify, or the
     /// error) on the returned channel.
+    fn server_config(cert: &TestCert) -> Arc<ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der.clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone())),
+            )
+            .expect("server config");
+        Arc::new(config)
+    }
+
     fn echo_server(cert: &TestCert) -> (u16, mpsc::Receiver<String>) {
-        let config =
-            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-                .expect("versions")
-                .with_no_client_auth()
-                .with_single_cert(
-                    vec![cert.der.clone()],
-                    PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone())),
-                )
-                .expect("server config");
-        let config = Arc::new(config);
+        let config = server_config(cert);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let port = listener.local_addr().expect("local addr").port();
         let (done, ends) = mpsc::channel();
@@ -463,6 +502,88 @@ mod tests {
         wire.shutdown(Shutdown::Write).expect("shut down");
         let end = ends.recv_timeout(Duration::from_secs(10)).expect("the end");
         assert_eq!(end, "eof", "the server saw no close_notify");
+    }
+
+    #[test]
+    fn the_reader_goes_on_while_a_writer_waits_for_a_full_socket() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let cert = test_cert();
+        let config = server_config(&cert);
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("local addr").port();
+        let (go, ping) = mpsc::channel::<()>();
+        let (read_ping, drain) = mpsc::channel::<()>();
+        let server = thread::spawn(move || {
+            let (socket, _) = listener.accept().expect("accept");
+            let connection = ServerConnection::new(config).expect("server connection");
+            let mut stream = StreamOwned::new(connection, socket);
+            stream.write_all(b"ready\n").expect("ready");
+            // Reads nothing until told to send `ping`: the client's writes pile up.
+            ping.recv().expect("told to ping");
+            stream.write_all(b"ping\n").expect("ping");
+            // Still reading nothing until the client has read `ping`.
+            drain.recv().expect("told to drain");
+            let mut drained = 0;
+            let mut chunk = vec![0; 64 * 1024];
+            while let Ok(read @ 1..) = stream.read(&mut chunk) {
+                drained += read;
+            }
+            drained
+        });
+        let pin = Fingerprint::of(&cert.der);
+        let wire = Arc::new(
+            connector(port, None, Some(pin), None)
+                .open()
+                .expect("connect"),
+        );
+        let mut line = String::new();
+        BufReader::new(&*wire).read_line(&mut line).expect("ready");
+        assert_eq!(line, "ready\n");
+
+        // Far more than the socket buffers hold, while the server reads nothing.
+        const LINES: usize = 64 * 1024;
+        let sent = Arc::new(AtomicUsize::new(0));
+        let writing = (Arc::clone(&wire), Arc::clone(&sent));
+        let writer = thread::spawn(move || {
+            let (wire, sent) = writing;
+            let text = "x".repeat(1000);
+            for _ in 0..LINES {
+                if wire.send_line(&text).is_err() {
+                    return;
+                }
+                sent.fetch_add(1, Ordering::SeqCst);
+            }
+            let _ = wire.shutdown(Shutdown::Write);
+        });
+        // The writer is stuck once it has sent some and then makes no progress for a
+        // while (nothing tells when a socket is full).
+        let mut last = 0;
+        let stuck = (0..500).any(|_| {
+            thread::sleep(Duration::from_millis(50));
+            let now = sent.load(Ordering::SeqCst);
+            now > 0 && std::mem::replace(&mut last, now) == now
+        });
+        assert!(stuck, "the writer never waited for the socket");
+        go.send(()).expect("ping");
+        let (lines, received) = mpsc::channel();
+        let reading = Arc::clone(&wire);
+        thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(&*reading).read_line(&mut line);
+            let _ = lines.send(line);
+        });
+        let line = received
+            .recv_timeout(Duration::from_secs(10))
+            .expect("ping read while the writer waits");
+        assert_eq!(line, "ping\n");
+        assert!(
+            sent.load(Ordering::SeqCst) < LINES,
+            "the writer was not stuck"
+        );
+        read_ping.send(()).expect("drain");
+        writer.join().expect("the writer");
+        assert_eq!(server.join().expect("the server"), LINES * 1001);
     }
 
     #[test]
