@@ -4,8 +4,9 @@
 mod common;
 
 use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chat_server::Config;
 use common::{
@@ -219,6 +220,78 @@ fn server_memory_and_threads_are_read_from_the_servers_proc_status() {
             run.describe()
         );
     }
+}
+
+/// A fresh data directory for a server that makes its own certificate.
+fn data_dir(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("chat-bench-{what}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn fanout_runs_over_tls_against_a_tls_only_server() {
+    let dir = data_dir("tls");
+    let args = [
+        "--flood-rate",
+        "0",
+        "--tls-port",
+        "0",
+        "--tls-self-signed",
+        "--no-plain",
+        "--data-dir",
+        dir.to_str().expect("utf-8"),
+    ];
+    let server = ServerProcess::start(&args);
+    let addr = server.tls_addr.expect("a TLS address");
+    let run = Run::new(addr, &["--tls", "fanout", "-n", "6", "-s", "2", "-m", "50"]);
+    run.assert_complete(2 * 50 * 5);
+    assert_eq!(run.raw("tls"), "true", "{}", run.describe());
+    assert_eq!(run.number("joined"), 6);
+    assert_eq!(run.number("messages_sent"), 100);
+    assert!(run.float("deliveries_per_sec") > 0.0, "{}", run.describe());
+    assert!(run.float("latency_p99_ms") <= run.float("latency_max_ms"));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_port_of_the_other_kind_fails_at_once_with_a_hint() {
+    let dir = data_dir("mixed");
+    let args = [
+        "--flood-rate",
+        "0",
+        "--tls-port",
+        "0",
+        "--tls-self-signed",
+        "--data-dir",
+        dir.to_str().expect("utf-8"),
+    ];
+    let server = ServerProcess::start(&args);
+    let tls = server.tls_addr.expect("a TLS address");
+    let started = Instant::now();
+    // TLS to the plain port: what comes back is no TLS.
+    let exit = bench(
+        server.addr,
+        &["--tls", "fanout", "-n", "3", "-s", "1", "-m", "1"],
+    );
+    assert!(!exit.status.success(), "{exit:?}");
+    assert!(
+        exit.stderr.starts_with("chat-bench: TLS with ")
+            && exit.stderr.contains("(is it the server's TLS port?)"),
+        "{exit:?}"
+    );
+    // Plain text to the TLS port: the server closes, each client is dropped at once (not
+    // when the run times out).
+    let exit = bench(tls, &["fanout", "-n", "3", "-s", "1", "-m", "1"]);
+    assert!(!exit.status.success(), "{exit:?}");
+    assert!(
+        exit.stderr.contains("3 dropped") && exit.stderr.contains("then --tls"),
+        "{exit:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{exit:?}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

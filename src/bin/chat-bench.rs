@@ -24,7 +24,8 @@ Start the server with flood control off, or it relays only 10 lines/s per client
     chat-server --port 10000 --flood-rate 0
 
 and for more than 1024 clients raise its --max-clients. Pass --server-pid to also report \
-the server's memory and threads.
+the server's memory and threads. With --tls the clients connect over TLS, to a server's \
+--tls-port (chat-server --tls-port 10001 --tls-self-signed ...).
 
 With --proto irc the clients speak IRC instead (for comparing with an IRC server such as \
 ngircd): NICK and USER, then JOIN #bench after the welcome (001); a client is in the room \
@@ -57,6 +58,11 @@ struct Args {
     /// The protocol the server speaks.
     #[arg(long, value_enum, default_value_t = ProtoArg::Chat, global = true)]
     proto: ProtoArg,
+
+    /// Connect over TLS (to the server's --tls-port). Any certificate is accepted, as from
+    /// a server you pointed the bench at; the handshake's signatures are still checked.
+    #[arg(long, global = true)]
+    tls: bool,
 
     /// Threads driving the clients (default: one per CPU; 1 for latency, where a second
     /// thread only adds wake-ups that compete with the server for the CPUs).
@@ -237,6 +243,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     let options = Options {
         addr: resolve(&args.host, args.port)?,
         proto: args.proto.into(),
+        tls: args.tls.then(|| args.host.clone()),
         scenario: args.scenario.scenario()?,
         threads: args.threads.unwrap_or_else(|| match args.scenario {
             ScenarioArgs::Latency { .. } => 1,

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use mio::net::TcpStream;
 use rustix::io::Errno;
 use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
+use rustls::ClientConnection;
 
 use crate::stats::SeqTrack;
 
@@ -42,6 +43,9 @@ pub struct Client {
     pub stage: Stage,
     /// The connection, from `connect` until the client is closed.
     pub stream: Option<TcpStream>,
+    /// With `--tls`, the TLS session over `stream`, from the moment it connected until
+    /// the client is closed. `out` is plaintext then, handed to it as it takes it.
+    pub tls: Option<Box<ClientConnection>>,
     /// Never reads once the measurement starts (slow-reader).
     pub slow: bool,
     /// When `connect` was called, in nanoseconds since the run's base instant.
@@ -65,6 +69,9 @@ pub struct Client {
     pub batch_round: u64,
     /// In the worker's list of clients to serve again next round.
     pub again: bool,
+    /// The poll reported the server's end of the connection closed: read to the end of the
+    /// stream, past short reads.
+    pub peer_closed: bool,
 }
 
 impl Client {
@@ -74,6 +81,7 @@ impl Client {
             index,
             stage: Stage::Idle,
             stream: None,
+            tls: None,
             slow,
             started: 0,
             carry: Vec::new(),
@@ -86,12 +94,18 @@ impl Client {
             received: 0,
             batch_round: u64::MAX,
             again: false,
+            peer_closed: false,
         }
     }
 
-    /// Whether bytes are waiting to be written.
+    /// Whether bytes are waiting to be written (or, with TLS, to be handed to the session).
     pub fn has_output(&self) -> bool {
         self.written < self.out.len()
+    }
+
+    /// Whether the TLS session has records the socket has not taken yet.
+    pub fn tls_pending(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
     /// Forgets written output, so new lines start at the front of the buffer.

@@ -15,6 +15,7 @@
 //! - `report`: the result of a run, as a table or JSON (pure).
 //! - `process`: the server's memory and threads from `/proc`, our open-file limit.
 //! - `client`: one connection's state and socket set-up.
+//! - `tls`: the clients' TLS configuration (`--tls`): any certificate, checked signatures.
 //! - `worker`: a thread's event loop over its share of the clients.
 
 mod client;
@@ -23,6 +24,7 @@ mod marker;
 mod process;
 mod report;
 mod stats;
+mod tls;
 mod worker;
 
 pub use process::raise_fd_limit;
@@ -43,6 +45,7 @@ use mio::{Poll, Waker};
 use crate::process::ProcessStatus;
 use crate::report::ServerUsage;
 use crate::stats::{Histogram, Tally};
+use crate::tls::Tls;
 use crate::worker::{Outcome, Phase, Plan, Sending, Shared, Worker};
 
 /// What to measure.
@@ -122,6 +125,10 @@ pub struct Options {
     pub addr: SocketAddr,
     /// The protocol the server speaks.
     pub proto: Proto,
+    /// Speak TLS, with this as the server's name (sent as SNI if it is a DNS name rather
+    /// than an address). Any certificate is accepted; the handshake's signatures are
+    /// still checked with it.
+    pub tls: Option<String>,
     pub scenario: Scenario,
     /// Worker threads (at least 1, at most one per client).
     pub threads: usize,
@@ -362,9 +369,15 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
         bytes => (bytes / line_bytes).max(1),
     };
     let threads = options.threads.clamp(1, clients);
+    let tls = options
+        .tls
+        .as_deref()
+        .map(|host| Tls::new(host, options.addr))
+        .transpose()?;
     Ok(Plan {
         addr: options.addr,
         proto: options.proto,
+        tls,
         clients,
         senders,
         messages,
@@ -460,13 +473,19 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
                 true => format!(" within {:?}", options.timeout),
                 false => String::new(),
             };
+            let dropped = shared.dropped.load(Ordering::Relaxed);
+            // A TLS port closes a connection that sends a name instead of a ClientHello.
+            let hint = match plan.tls {
+                None if dropped > 0 => " (or is it a TLS port? then --tls)",
+                _ => "",
+            };
             bail!(
-                "only {welcomed} of {} clients joined{within} ({} refused, {} failed, {} \
-                 dropped); is the server running at {}, with --max-clients high enough?",
+                "only {welcomed} of {} clients joined{within} ({} refused, {} failed, \
+                 {dropped} dropped); is the server running at {}, with --max-clients high \
+                 enough{hint}?",
                 plan.clients,
                 shared.refused.load(Ordering::Relaxed),
                 shared.failed.load(Ordering::Relaxed),
-                shared.dropped.load(Ordering::Relaxed),
                 plan.addr
             );
         }
@@ -634,6 +653,7 @@ fn report(
         scenario: options.scenario.name(),
         target: plan.addr.to_string(),
         proto: plan.proto.name(),
+        tls: plan.tls.is_some(),
         threads,
         clients: plan.clients,
         senders: plan.senders,

@@ -25,6 +25,8 @@ pub struct Report {
     pub target: String,
     /// The protocol spoken (`chat`, `irc`).
     pub proto: &'static str,
+    /// Over TLS (`--tls`).
+    pub tls: bool,
     /// Worker threads driving the clients.
     pub threads: usize,
     /// Clients the run asked for.
@@ -136,6 +138,7 @@ impl Report {
         json.string("scenario", self.scenario);
         json.string("target", &self.target);
         json.string("proto", self.proto);
+        json.boolean("tls", self.tls);
         json.number("threads", self.threads);
         json.number("clients", self.clients);
         json.number("senders", self.senders);
@@ -203,9 +206,11 @@ impl fmt::Display for Report {
         if self.slow_clients > 0 {
             let _ = write!(what, ", {} never reading", self.slow_clients);
         }
-        let proto = match self.proto {
-            "chat" => String::new(),
-            other => format!(" ({other})"),
+        let proto = match (self.proto, self.tls) {
+            ("chat", false) => String::new(),
+            ("chat", true) => " (tls)".to_string(),
+            (other, false) => format!(" ({other})"),
+            (other, true) => format!(" ({other}, tls)"),
         };
         writeln!(
             f,
@@ -478,6 +483,7 @@ mod tests {
             scenario: "fanout",
             target: "127.0.0.1:10000".to_string(),
             proto: "chat",
+            tls: false,
             threads: 2,
             clients: 3,
             senders: 2,
@@ -536,6 +542,7 @@ mod tests {
         assert!(json.ends_with(",\"timed_out\":false,\"stalled\":false}"));
         for field in [
             "\"proto\":\"chat\"",
+            "\"tls\":false",
             "\"rate\":null",
             "\"connect_ms\":2.5",
             "\"join_p50_ms\":null",
@@ -580,6 +587,18 @@ mod tests {
                 "{expected:?} missing from:\n{table}"
             );
         }
+    }
+
+    #[test]
+    fn table_names_tls_and_the_protocol() {
+        let mut tls = report();
+        tls.tls = true;
+        assert!(tls.to_json().contains("\"tls\":true"));
+        let header = "chat-bench fanout against 127.0.0.1:10000 (tls): 3 clients";
+        assert!(tls.to_string().starts_with(header), "{tls}");
+        tls.proto = "irc";
+        let header = "chat-bench fanout against 127.0.0.1:10000 (irc, tls): 3 clients";
+        assert!(tls.to_string().starts_with(header), "{tls}");
     }
 
     #[test]

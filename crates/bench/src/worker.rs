@@ -10,17 +10,21 @@ use std::time::{Duration, Instant};
 
 use chat_sync::lock;
 use mio::{Events, Interest, Poll, Token, Waker};
+use rustls::ClientConnection;
 
 use crate::Proto;
 use crate::client::{self, Client, Stage};
 use crate::irc;
 use crate::marker::{self, Line, Stamp};
 use crate::stats::{Arrival, Histogram, SeqTrack, Tally};
+use crate::tls::Tls;
 
 /// The token of each worker's waker; clients use their position in the worker's list.
 pub const WAKE_TOKEN: Token = Token(usize::MAX);
 
-/// Size of the buffer every read goes into (one per worker, shared by its clients).
+/// Size of the buffer every read goes into (one per worker, shared by its clients). With
+/// TLS the socket is read into a second buffer of this size, and the session's plaintext
+/// into this one.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 /// Events taken from one poll. Sockets reported ready together count as received at that
@@ -70,6 +74,8 @@ pub struct Plan {
     pub addr: SocketAddr,
     /// The protocol the clients speak.
     pub proto: Proto,
+    /// Over TLS (`--tls`).
+    pub tls: Option<Tls>,
     /// Clients in the run, numbered from 0.
     pub clients: usize,
     /// Clients `0..senders` send measured messages; their index is their sender id.
@@ -244,6 +250,9 @@ enum End {
     Refused,
     /// The run is over (the error is already reported).
     Fatal,
+    /// The TLS session failed (other than by the server's alert): before the welcome this
+    /// ends the run, as every other connection would fail the same way.
+    Tls(rustls::Error),
 }
 
 /// One worker thread's state.
@@ -254,6 +263,9 @@ pub struct Worker {
     poll: Poll,
     clients: Vec<Client>,
     buffer: Box<[u8]>,
+    /// With TLS, what the socket gave, before the session decrypts it into `buffer`
+    /// (empty without TLS).
+    tls_buffer: Box<[u8]>,
     counts: Counts,
     /// The next client (position in `clients`) to connect.
     next_start: usize,
@@ -297,12 +309,17 @@ impl Worker {
         let clients = indices
             .map(|index| Client::new(index, shared.plan.is_slow(index)))
             .collect();
+        let tls_bytes = match shared.plan.tls {
+            Some(_) => READ_BUFFER_BYTES,
+            None => 0,
+        };
         Worker {
             shared,
             slot,
             poll,
             clients,
             buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
+            tls_buffer: vec![0; tls_bytes].into_boxed_slice(),
             counts: Counts::default(),
             next_start: 0,
             pending: 0,
@@ -356,12 +373,13 @@ impl Worker {
             let ready_at = self.shared.plan.now();
             for event in events.iter() {
                 if event.token() != WAKE_TOKEN {
-                    self.serve(event.token().0, Some(ready_at));
+                    let closed = event.is_read_closed() || event.is_error();
+                    self.serve(event.token().0, Some(ready_at), closed);
                 }
             }
             for position in again {
                 self.clients[position].again = false;
-                self.serve(position, None);
+                self.serve(position, None, false);
             }
             if !self.blocked.is_empty() && self.window_open() {
                 self.again.append(&mut self.blocked);
@@ -378,16 +396,31 @@ impl Worker {
     /// Closes the joined clients the way a polite client does: send FIN, read what the
     /// server still sends (quit notices of the others) until it closes too. Closing with
     /// unread data would reset the connection and fill the server's log with "connection
-    /// lost". Slow clients and unfinished handshakes are just dropped.
+    /// lost". Over TLS, a `close_notify` goes first; what the server sends after it is read
+    /// and dropped without decrypting it. Slow clients and unfinished handshakes are just
+    /// dropped.
     fn say_goodbye(&mut self, events: &mut Events) {
         let mut open = 0;
         for client in &mut self.clients {
-            match &client.stream {
+            match &mut client.stream {
                 Some(stream) if client.stage == Stage::Joined && !client.slow => {
+                    if let Some(tls) = &mut client.tls {
+                        tls.send_close_notify();
+                        while tls.wants_write() {
+                            if let Err(err) = tls.write_tls(stream)
+                                && err.kind() != io::ErrorKind::Interrupted
+                            {
+                                break;
+                            }
+                        }
+                    }
                     let _ = stream.shutdown(Shutdown::Write);
                     open += 1;
                 }
-                _ => client.stream = None,
+                _ => {
+                    client.stream = None;
+                    client.tls = None;
+                }
             }
         }
         let deadline = Instant::now() + GOODBYE_LIMIT;
@@ -419,6 +452,7 @@ impl Worker {
                 };
                 if closed {
                     client.stream = None;
+                    client.tls = None;
                     open -= 1;
                 }
             }
@@ -558,11 +592,15 @@ impl Worker {
     }
 
     /// Handles readiness of one client (or its turn coming round again). `ready_at` is when
-    /// the poll reported it ready, if it did.
-    fn serve(&mut self, position: usize, ready_at: Option<u64>) {
+    /// the poll reported it ready, if it did; `closed`, that the poll saw the server close
+    /// the connection (or fail it).
+    fn serve(&mut self, position: usize, ready_at: Option<u64>, closed: bool) {
         let Some(client) = self.clients.get_mut(position) else {
             return;
         };
+        if closed {
+            client.peer_closed = true;
+        }
         match client.stage {
             Stage::Idle | Stage::Closed => return,
             Stage::Connecting => {
@@ -571,6 +609,16 @@ impl Worker {
                 };
                 match client::connect_result(stream) {
                     Ok(true) => {
+                        if let Some(tls) = &self.shared.plan.tls {
+                            match tls.connect() {
+                                Ok(session) => client.tls = Some(session),
+                                Err(err) => {
+                                    self.shared.fail(format!("failed to start TLS: {err}"));
+                                    self.close(position, End::Fatal);
+                                    return;
+                                }
+                            }
+                        }
                         let name = self.shared.plan.name(client.index);
                         match self.shared.plan.proto {
                             Proto::Chat => {
@@ -613,7 +661,11 @@ impl Worker {
             && client.stage == Stage::Joined
             && client.index < plan.senders
             && client.next_seq < plan.messages;
-        if flooding && !client.has_output() && client.batch_round != self.round {
+        if flooding
+            && !client.has_output()
+            && client.batch_round != self.round
+            && !client.tls_pending()
+        {
             if !window_open(&self.shared, &self.counts) {
                 if !client.again {
                     client.again = true;
@@ -627,23 +679,34 @@ impl Worker {
                 queue_message(client, &mut self.counts, plan, now);
             }
         }
-        while client.has_output() {
-            let Some(stream) = &mut client.stream else {
-                return false;
-            };
-            match stream.write(&client.out[client.written..]) {
-                // After a short write the socket is full; its draining raises a new event.
-                Ok(written) => {
-                    client.written += written;
-                    if client.has_output() {
-                        return true;
-                    }
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+        if client.tls.is_some() {
+            match flush_tls(client) {
+                Ok(true) => {}
+                Ok(false) => return true,
                 Err(err) => {
                     self.close(position, End::Lost(err));
                     return false;
+                }
+            }
+        } else {
+            while client.has_output() {
+                let Some(stream) = &mut client.stream else {
+                    return false;
+                };
+                match stream.write(&client.out[client.written..]) {
+                    // After a short write the socket is full; its draining raises a new event.
+                    Ok(written) => {
+                        client.written += written;
+                        if client.has_output() {
+                            return true;
+                        }
+                    }
+                    Err(err) if err.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => {
+                        self.close(position, End::Lost(err));
+                        return false;
+                    }
                 }
             }
         }
@@ -672,6 +735,10 @@ impl Worker {
     /// (`ready_at`): they were there by then, and the time this thread then spends reading
     /// other sockets first is the generator's, not the server's. Later reads use the clock.
     fn read(&mut self, position: usize, mut ready_at: Option<u64>) {
+        if !self.tls_buffer.is_empty() {
+            self.read_tls(position, ready_at);
+            return;
+        }
         let mut turn = 0;
         loop {
             let client = &mut self.clients[position];
@@ -707,8 +774,9 @@ impl Worker {
                         return;
                     }
                     // A short read emptied the socket, and data arriving after it raises a new
-                    // edge-triggered event: no need to read again just to see WouldBlock.
-                    if count < self.buffer.len() {
+                    // edge-triggered event: no need to read again just to see WouldBlock. An
+                    // end of stream that came with the data raises none: read on to it.
+                    if count < self.buffer.len() && !self.clients[position].peer_closed {
                         return;
                     }
                     turn += count;
@@ -727,12 +795,83 @@ impl Worker {
         }
     }
 
+    /// [`Worker::read`] over TLS: reads the socket into the TLS buffer (as many bytes per
+    /// system call as a plain read), has the session decrypt them into the read buffer, and
+    /// handles the lines as a plain read does. Whatever the session then has to send (its
+    /// handshake, IRC's answers) is written at once.
+    fn read_tls(&mut self, position: usize, mut ready_at: Option<u64>) {
+        let mut turn = 0;
+        loop {
+            let client = &mut self.clients[position];
+            let Some(stream) = &mut client.stream else {
+                return;
+            };
+            let count = match stream.read(&mut self.tls_buffer) {
+                Ok(0) => {
+                    let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the server");
+                    self.close(position, End::Lost(eof));
+                    return;
+                }
+                Ok(count) => count,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => return,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+                Err(err) => {
+                    self.close(position, End::Lost(err));
+                    return;
+                }
+            };
+            let Some(mut tls) = client.tls.take() else {
+                return;
+            };
+            let stage = client.stage;
+            let mut lines = Lines {
+                shared: &self.shared,
+                counts: &mut self.counts,
+                now: ready_at.take().unwrap_or_else(|| self.shared.plan.now()),
+                replied: false,
+            };
+            let received = &self.tls_buffer[..count];
+            let mut result = decrypt(&mut tls, received, &mut self.buffer, client, &mut lines);
+            if let Err(End::Tls(_)) = result
+                && stage == Stage::Handshake
+                && self.shared.plan.proto == Proto::Chat
+                && tls.protocol_version().is_none()
+                && received.starts_with(b"! ")
+            {
+                // A server turning a connection away (full, say) may do it before TLS.
+                result = refused_in_plain_text(&self.shared, client, received);
+            }
+            let replied = lines.replied || tls.wants_write();
+            client.tls = Some(tls);
+            if stage == Stage::Handshake && client.stage == Stage::Joined {
+                self.pending -= 1;
+            }
+            if let Err(end) = result {
+                self.close(position, end);
+                return;
+            }
+            if replied && !self.write(position) {
+                return;
+            }
+            // As for a plain read: a short read emptied the socket.
+            if count < self.tls_buffer.len() && !self.clients[position].peer_closed {
+                return;
+            }
+            turn += count;
+            if turn >= TURN_BYTES {
+                self.serve_again(position);
+                return;
+            }
+        }
+    }
+
     /// Closes a client and counts why, by the stage it was in.
     fn close(&mut self, position: usize, end: End) {
         let client = &mut self.clients[position];
         if let Some(mut stream) = client.stream.take() {
             let _ = self.poll.registry().deregister(&mut stream);
         }
+        client.tls = None;
         let shared = &self.shared;
         let name = shared.plan.name(client.index);
         match (client.stage, &end) {
@@ -760,6 +899,19 @@ impl Worker {
         }
         if matches!(client.stage, Stage::Connecting | Stage::Handshake) {
             self.pending -= 1;
+        }
+        if let End::Tls(err) = &end {
+            if matches!(client.stage, Stage::Connecting | Stage::Handshake) {
+                // What a plain port answers to a ClientHello doesn't parse as TLS.
+                let hint = match err {
+                    rustls::Error::InvalidMessage(_) => " (is it the server's TLS port?)",
+                    _ => "",
+                };
+                shared.fail(format!("TLS with {} failed: {err}{hint}", shared.plan.addr));
+            } else if self.phase < Phase::Done {
+                log::warn!("{name}: TLS failed: {err}");
+                shared.disconnected.fetch_add(1, Ordering::Relaxed);
+            }
         }
         client.stage = Stage::Closed;
         client.carry = Vec::new();
@@ -875,6 +1027,90 @@ fn window_open(shared: &Shared, counts: &Counts) -> bool {
         .min()
         .unwrap_or(u64::MAX);
     sent < plan.window.saturating_add(floor)
+}
+
+/// Hands the client's output to its TLS session and writes the session's records until the
+/// socket is full. Returns whether everything was written; if not, the socket's becoming
+/// writable (or, before the handshake is done, the server's answer) brings the client back.
+fn flush_tls(client: &mut Client) -> io::Result<bool> {
+    let (Some(stream), Some(tls)) = (&mut client.stream, &mut client.tls) else {
+        return Ok(false);
+    };
+    loop {
+        if client.written < client.out.len() {
+            // Takes what fits within the session's buffer limit.
+            client.written += tls.writer().write(&client.out[client.written..])?;
+        }
+        if !tls.wants_write() {
+            return Ok(client.written == client.out.len());
+        }
+        // One vectored write of up to 64 records.
+        match tls.write_tls(stream) {
+            Ok(_) => {}
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Feeds bytes read from the socket to the TLS session, and the lines it decrypts to the
+/// client.
+fn decrypt(
+    tls: &mut ClientConnection,
+    mut received: &[u8],
+    plaintext: &mut [u8],
+    client: &mut Client,
+    lines: &mut Lines<'_>,
+) -> Result<(), End> {
+    while !received.is_empty() {
+        // rustls takes at most a record (or 4 KiB) at a time.
+        if tls.read_tls(&mut received).map_err(End::Lost)? == 0 {
+            // After the server's close_notify the session takes no more.
+            return Err(End::Lost(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed by the server",
+            )));
+        }
+        tls.process_new_packets().map_err(|err| match err {
+            // The server ended the session (a timeout, say): a connection lost, no more.
+            rustls::Error::AlertReceived(_) => {
+                End::Lost(io::Error::new(io::ErrorKind::ConnectionAborted, err))
+            }
+            err => End::Tls(err),
+        })?;
+        loop {
+            match tls.reader().read(plaintext) {
+                Ok(0) => {
+                    let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "closed by the server");
+                    return Err(End::Lost(eof));
+                }
+                Ok(count) => lines.take(client, &plaintext[..count])?,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => break,
+                Err(err) => return Err(End::Lost(err)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The first bytes on a TLS connection were a `! ...` line instead of a handshake: a chat
+/// server's refusal, sent before TLS. `! server full` counts as refused; anything else
+/// ends the run.
+fn refused_in_plain_text(shared: &Shared, client: &Client, received: &[u8]) -> Result<(), End> {
+    let line = received
+        .split(|&byte| byte == b'\n')
+        .next()
+        .unwrap_or(received);
+    if let Line::ServerFull = marker::classify(line) {
+        return Err(End::Refused);
+    }
+    shared.fail(format!(
+        "the server did not accept {} (in plain text, before TLS): {}",
+        shared.plan.name(client.index),
+        String::from_utf8_lossy(line)
+    ));
+    Err(End::Fatal)
 }
 
 /// Queues the client's next measured message, stamped `now`, padded to the plan's size.
