@@ -57,6 +57,16 @@ struct Args {
     #[arg(long, requires = "tls_port")]
     no_plain: bool,
 
+    /// Serve the web client on this port (0 picks a free one): the page, and the chat over
+    /// WebSocket at /ws; HTTPS with the TLS options.
+    #[arg(long, value_name = "PORT")]
+    web_port: Option<u16>,
+
+    /// An origin (scheme://host:port) whose pages may also connect to /ws (may be given
+    /// more than once); the page's own always may.
+    #[arg(long = "web-origin", value_name = "ORIGIN", requires = "web_port")]
+    web_origins: Vec<String>,
+
     /// Longest line a client may send, in bytes.
     #[arg(long, default_value_t = Config::default().max_line_bytes, value_name = "BYTES")]
     max_line_bytes: usize,
@@ -163,6 +173,7 @@ impl Args {
             history_days: self.history_days,
             admins: self.admins.clone(),
             public_addr: self.public_addr.clone(),
+            web_origins: self.web_origins.clone(),
             ..Config::default()
         }
     }
@@ -274,7 +285,11 @@ fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_plain {
         let socket = listen((host, args.port))
             .with_context(|| format!("failed to listen on {host}:{}", args.port))?;
-        listeners.push(Listener { socket, tls: None });
+        listeners.push(Listener {
+            socket,
+            tls: None,
+            web: false,
+        });
     }
     if let (Some(tls), Some(port)) = (&tls, args.tls_port) {
         let socket =
@@ -282,6 +297,16 @@ fn run(args: Args) -> anyhow::Result<()> {
         listeners.push(Listener {
             socket,
             tls: Some(Arc::clone(tls)),
+            web: false,
+        });
+    }
+    if let Some(port) = args.web_port {
+        let socket =
+            listen((host, port)).with_context(|| format!("failed to listen on {host}:{port}"))?;
+        listeners.push(Listener {
+            socket,
+            tls: tls.clone(),
+            web: true,
         });
     }
     let server = Server::from_listeners(listeners, config, store).context("failed to start")?;
@@ -322,10 +347,15 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     // One line on stdout per listener, printed once everything is set up (plain first):
     // scripts and tests read the real ports from them.
-    for (addr, tls) in server.local_addrs() {
-        let kind = if tls { " (tls)" } else { "" };
-        println!("listening on {addr}{kind}");
-        log::info!("listening on {addr}{kind}");
+    for listening in server.local_addrs() {
+        let (addr, scheme) = (listening.addr, if listening.tls { "https" } else { "http" });
+        let ready = match (listening.web, listening.tls) {
+            (true, _) => format!("listening on {scheme}://{addr} (web)"),
+            (false, true) => format!("listening on {addr} (tls)"),
+            (false, false) => format!("listening on {addr}"),
+        };
+        println!("{ready}");
+        log::info!("{ready}");
     }
     server.run().context("server failed")
 }

@@ -74,6 +74,7 @@ pub fn start_server_on(listener: TcpListener, config: Config) -> TestServer {
     let listener = Listener {
         socket: listener,
         tls,
+        web: false,
     };
     let server =
         Server::from_listeners(vec![listener], config, store).expect("serve on the listener");

@@ -55,6 +55,8 @@ pub struct Config {
     pub admins: Vec<String>,
     /// `HOST:PORT` that invite links name (`None`: the address each client connected to).
     pub public_addr: Option<String>,
+    /// Origins besides the page's own whose pages may open a WebSocket (`--web-origin`).
+    pub web_origins: Vec<String>,
 }
 
 /// The smallest `max_backlog_bytes` allowed: room for several of the largest lines (chat
@@ -195,6 +197,7 @@ impl Default for Config {
             mailbox_max: 100,
             admins: Vec::new(),
             public_addr: None,
+            web_origins: Vec::new(),
         }
     }
 }

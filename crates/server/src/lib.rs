@@ -23,6 +23,7 @@
 //! - `writer`: the writer threads that drain the queues.
 //! - [`transport`]: a client's socket and how lines are encoded on it (plain or TLS).
 //! - [`tls`]: certificates, their fingerprint and reload, and the rustls settings.
+//! - `web`: the web port: the page built into the binary, and the WebSocket upgrade.
 //! - [`store`]: what the server remembers (history, registered names, mail), in SQLite.
 //!
 //! `docs/architecture.md` follows one chat line through these.
@@ -46,10 +47,11 @@ mod server;
 pub mod store;
 pub mod tls;
 pub mod transport;
+mod web;
 mod writer;
 
 pub use address::parse_exempt;
 pub use config::Config;
 pub use event::{EventKind, EventSink, RoomEvent};
 pub use ipnet::IpNet;
-pub use server::{Listener, Server, ShutdownHandle, listen, raise_fd_limit};
+pub use server::{Listener, Listening, Server, ShutdownHandle, listen, raise_fd_limit};

@@ -72,6 +72,13 @@ pub fn invite_link(tls: bool, address: &str, room: &str, key: &RoomKey) -> Strin
     format!("{scheme}://{address}/{room}?key={}", key.as_str())
 }
 
+/// The web page's link to `room` with `key`: `http[s]://HOST:PORT/#name?key=KEY`.
+pub fn web_link(tls: bool, address: &str, room: &str, key: &RoomKey) -> String {
+    let room = room.strip_prefix('#').unwrap_or(room);
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{address}/#{room}?key={}", key.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -108,8 +108,8 @@ pub(crate) struct Shared {
     pub(crate) log_limit: LogLimit,
     pub(crate) passwords: Passwords,
     pub(crate) bans: Bans,
-    /// The addresses listened on, and whether each is TLS (for invite links).
-    pub(crate) listening: Vec<(SocketAddr, bool)>,
+    /// The addresses listened on, and what each serves (for invite links).
+    pub(crate) listening: Vec<Listening>,
     /// When the server started, for `/stats`.
     pub(crate) started: Instant,
     /// Connections turned away (full, too many from an address, banned).
@@ -167,11 +167,21 @@ pub struct Server {
     shared: Arc<Shared>,
 }
 
-/// A listening socket, and the TLS its connections get (`None`: plain TCP).
+/// A listening socket, the TLS its connections get (`None`: plain TCP), and whether it is
+/// the web port (the page, and the line protocol over WebSocket).
 #[derive(Debug)]
 pub struct Listener {
     pub socket: TcpListener,
     pub tls: Option<Arc<Tls>>,
+    pub web: bool,
+}
+
+/// An address the server listens on, and what it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listening {
+    pub addr: SocketAddr,
+    pub tls: bool,
+    pub web: bool,
 }
 
 /// Binds `addr` (port 0 picks a free port) with a long listen queue.
@@ -224,6 +234,7 @@ impl Server {
         let plain = Listener {
             socket: listener,
             tls: None,
+            web: false,
         };
         Server::from_listeners(vec![plain], config, store)
     }
@@ -254,7 +265,11 @@ impl Server {
                 Token(FIRST_LISTENER + index),
                 Interest::READABLE,
             )?;
-            listening.push((listener.socket.local_addr()?, listener.tls.is_some()));
+            listening.push(Listening {
+                addr: listener.socket.local_addr()?,
+                tls: listener.tls.is_some(),
+                web: listener.web,
+            });
         }
         let directory = Arc::new(LocalDirectory::default());
         let capacity = capacity::measure(CONNECTION_STACK_BYTES);
@@ -297,8 +312,8 @@ impl Server {
         self.listeners[0].socket.local_addr()
     }
 
-    /// Every address listened on, and whether it is TLS, in the order given.
-    pub fn local_addrs(&self) -> Vec<(SocketAddr, bool)> {
+    /// Every address listened on, and what it serves, in the order given.
+    pub fn local_addrs(&self) -> Vec<Listening> {
         self.shared.listening.clone()
     }
 
@@ -350,7 +365,9 @@ impl Server {
         let listener = &self.listeners[index];
         while !self.stopping() {
             match listener.socket.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, listener.tls.as_deref()),
+                Ok((stream, peer)) => {
+                    self.admit(stream, peer, listener.tls.as_deref(), listener.web);
+                }
                 Err(err) => match err.kind() {
                     io::ErrorKind::WouldBlock => return,
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted => {}
@@ -365,7 +382,7 @@ impl Server {
 
     /// Gives a new connection its outbox and its thread, or turns it away if the server
     /// is full or its address has too many connections.
-    fn admit(&self, stream: TcpStream, peer: SocketAddr, tls: Option<&Tls>) {
+    fn admit(&self, stream: TcpStream, peer: SocketAddr, tls: Option<&Tls>, web: bool) {
         let shared = &self.shared;
         let logs = shared.log_limit.allow(peer.ip());
         let max_clients = shared.max_clients.load(Ordering::Relaxed);
@@ -409,6 +426,11 @@ impl Server {
                     return;
                 }
             },
+        };
+        let transport = if web {
+            Transport::web(transport)
+        } else {
+            transport
         };
         let outbox = shared
             .writers

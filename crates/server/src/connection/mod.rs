@@ -23,6 +23,7 @@ use crate::queue::{Chunk, CloseReason, Outbox};
 use crate::registry::{Farewell, Registry};
 use crate::server::Shared;
 use crate::store::{Mail, Posted};
+use crate::web::{self, Asked};
 
 /// Lines `/history` shows when not told how many.
 const DEFAULT_HISTORY_LINES: usize = 20;
@@ -104,6 +105,33 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
         }
         outbox.abort(CloseReason::Finished);
         return;
+    }
+    if let Some(web) = outbox.transport().web_socket() {
+        match web::serve_head(outbox.transport(), deadline, &shared.config.web_origins) {
+            Ok(Asked::Upgrade(response)) => {
+                web.send_raw(response);
+                web.upgrade();
+                if let Err(err) = outbox.transport().set_read_timeout(None) {
+                    log::debug!("{peer} read timeout not cleared: {err}");
+                }
+            }
+            Ok(Asked::Answer(response)) => {
+                // A page, or a refusal: sent whole, then the connection closes.
+                web.send_raw(response);
+                outbox.send(&Chunk::from(&[][..]));
+                outbox.finish();
+                outbox.wait_finished(CLOSE_LINGER);
+                outbox.abort(CloseReason::Finished);
+                return;
+            }
+            Err(err) => {
+                if logs(log::Level::Info) {
+                    log::info!("{peer} closed: no HTTP request: {err}");
+                }
+                outbox.abort(CloseReason::Finished);
+                return;
+            }
+        }
     }
     let mut connection = Connection {
         shared,

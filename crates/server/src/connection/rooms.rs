@@ -9,7 +9,7 @@ use chat_protocol::{self as protocol, Notice, Quoted, Refusal, UtcTime, parse_du
 use super::{Connection, End, relayed};
 use crate::ban::Target;
 use crate::registry::{MoveError, RoomError};
-use crate::room_key::{RoomKey, invite_link};
+use crate::room_key::{RoomKey, invite_link, web_link};
 use crate::store::Ban;
 
 /// Refused `/join ROOM KEY`s after which a connection is closed.
@@ -64,7 +64,8 @@ impl Connection<'_> {
     }
 
     /// The invite links to `room` with `key`: `chats://` on the TLS port if there is one,
-    /// and, to a client on plain TCP, `chat://` on the plain port; on the host of
+    /// and, to a client on plain TCP, `chat://` on the plain port, then the web page's
+    /// (`http[s]://HOST:PORT/#ROOM?key=KEY`) if the web port is on; on the host of
     /// `--public-addr`, or the address this client connected to.
     fn links(&self, room: &str, key: &RoomKey) -> Vec<String> {
         let on_tls = self.outbox.transport().is_tls();
@@ -74,20 +75,26 @@ impl Connection<'_> {
             Some((host.to_string(), port.to_string()))
         });
         let mut listening = self.shared.listening.clone();
-        // TLS first: the link to prefer.
-        listening.sort_by_key(|(_, tls)| !tls);
+        // TLS first, the web last: the order to prefer.
+        listening.sort_by_key(|listening| (listening.web, !listening.tls));
         let mut links = Vec::new();
-        for (address, tls) in listening {
-            if on_tls && !tls {
+        for listening in listening {
+            let (address, tls) = (listening.addr, listening.tls);
+            if on_tls && !tls && !listening.web {
                 continue;
             }
+            let plain_tcp = !tls && !listening.web;
             let (host, port) = match (&public, here) {
-                (Some((host, port)), _) if !tls => (host.clone(), port.clone()),
+                (Some((host, port)), _) if plain_tcp => (host.clone(), port.clone()),
                 (Some((host, _)), _) => (host.clone(), address.port().to_string()),
                 (None, Some(here)) => (host_of(here.ip()), address.port().to_string()),
                 (None, None) => (host_of(address.ip()), address.port().to_string()),
             };
-            links.push(invite_link(tls, &format!("{host}:{port}"), room, key));
+            let address = format!("{host}:{port}");
+            links.push(match listening.web {
+                true => web_link(tls, &address, room, key),
+                false => invite_link(tls, &address, room, key),
+            });
         }
         links
     }

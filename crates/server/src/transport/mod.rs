@@ -21,8 +21,10 @@ use crate::queue::{CHUNK_OVERHEAD, Chunk};
 use crate::tls::Tls;
 
 mod tls_stream;
+mod web_socket;
 
 pub use tls_stream::TlsStream;
+pub use web_socket::WebSocketStream;
 
 /// The most buffers one `sendmsg` is given (Linux accepts up to 1024).
 const MAX_SLICES_PER_SEND: usize = 256;
@@ -67,6 +69,8 @@ pub enum Transport {
     Plain(TcpStream),
     /// TLS: lines are encrypted for each client as a writer sends them.
     Tls(Box<TlsStream>),
+    /// A browser: HTTP, then WebSocket frames, over plain TCP or TLS.
+    WebSocket(Box<WebSocketStream>),
 }
 
 impl Transport {
@@ -94,9 +98,26 @@ impl Transport {
         Ok(Transport::Tls(Box::new(TlsStream::new(stream, session))))
     }
 
+    /// A browser's transport over `inner` (plain or TLS): HTTP until the upgrade.
+    pub fn web(inner: Transport) -> Transport {
+        Transport::WebSocket(Box::new(WebSocketStream::new(inner)))
+    }
+
     /// Whether lines are encrypted.
     pub fn is_tls(&self) -> bool {
-        matches!(self, Transport::Tls(_))
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(_) => true,
+            Transport::WebSocket(web) => web.inner().is_tls(),
+        }
+    }
+
+    /// The browser side, if this is one.
+    pub fn web_socket(&self) -> Option<&WebSocketStream> {
+        match self {
+            Transport::WebSocket(web) => Some(web),
+            _ => None,
+        }
     }
 
     /// Runs the TLS handshake until `deadline` (nothing to do for plain TCP).
@@ -107,6 +128,7 @@ impl Transport {
         match self {
             Transport::Plain(_) => Ok(()),
             Transport::Tls(tls) => tls.handshake(deadline),
+            Transport::WebSocket(web) => web.inner().handshake(deadline),
         }
     }
 
@@ -115,6 +137,7 @@ impl Transport {
         match self {
             Transport::Plain(_) => false,
             Transport::Tls(tls) => tls.wants_flush(),
+            Transport::WebSocket(web) => web.wants_flush(),
         }
     }
 
@@ -123,6 +146,7 @@ impl Transport {
         match self {
             Transport::Plain(stream) => stream,
             Transport::Tls(tls) => tls.socket(),
+            Transport::WebSocket(web) => web.inner().socket(),
         }
     }
 
@@ -138,7 +162,11 @@ impl Transport {
 
     /// Sets how long a read may block (`None`: as long as it takes).
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.socket().set_read_timeout(timeout)
+        match self {
+            Transport::Plain(stream) => stream.set_read_timeout(timeout),
+            Transport::Tls(tls) => tls.set_read_timeout(timeout),
+            Transport::WebSocket(web) => web.inner().set_read_timeout(timeout),
+        }
     }
 
     /// Shuts the socket down in one or both directions.
@@ -148,6 +176,7 @@ impl Transport {
                 let _ = stream.shutdown(how);
             }
             Transport::Tls(tls) => tls.shutdown(how),
+            Transport::WebSocket(web) => web.inner().shutdown(how),
         }
     }
 
@@ -175,6 +204,7 @@ impl Transport {
         match self {
             Transport::Plain(stream) => write_queue(stream, pending, offset),
             Transport::Tls(tls) => tls.send(pending, offset),
+            Transport::WebSocket(web) => web.send(pending, offset),
         }
     }
 }
@@ -185,6 +215,7 @@ impl Read for &Transport {
         match self {
             Transport::Plain(stream) => (&*stream).read(buf),
             Transport::Tls(tls) => tls.read(buf),
+            Transport::WebSocket(web) => web.read(buf),
         }
     }
 }

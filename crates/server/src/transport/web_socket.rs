@@ -1,0 +1,396 @@
+//! A browser's connection: HTTP until the WebSocket upgrade, then one text message per
+//! line each way, over plain TCP or TLS (the `inner` transport).
+//!
+//! Like TLS, the encoding is per recipient: a writer frames the queue's lines as it sends
+//! them, at most [`FRAME_BATCH`] bytes ahead of the socket. The connection's thread reads
+//! and unmasks the client's frames as a byte stream of lines (each message ends in LF), so
+//! the framer, the line limit and every answer are those of TCP. Frame headers are
+//! tungstenite's; what it can't do here is share one socket between a reading thread and
+//! a writing one, so the frames are read and written here.
+
+use std::collections::VecDeque;
+use std::io::{self, Cursor, Read};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chat_sync::lock;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+
+use super::{Sent, Transport};
+use crate::queue::{CHUNK_OVERHEAD, Chunk};
+
+/// Lines framed ahead of the socket at most.
+const FRAME_BATCH: usize = 16 * 1024;
+
+/// The longest frame header (a masked frame with a 64-bit length).
+const MAX_HEADER: usize = 14;
+
+/// What a binary message reads as: a byte that is never UTF-8, so it gets the answer a
+/// line that isn't text gets on TCP.
+const NOT_TEXT: &[u8] = &[0xff];
+
+/// A browser's connection (see the module).
+#[derive(Debug)]
+pub struct WebSocketStream {
+    inner: Transport,
+    /// Set once the upgrade is answered: lines are framed from then on.
+    upgraded: AtomicBool,
+    /// Bytes to send before anything else: an HTTP response, pongs, a closing frame.
+    raw: Mutex<VecDeque<Chunk>>,
+    raw_offset: Mutex<usize>,
+    /// Framed lines the socket hasn't taken yet.
+    framed: Mutex<(VecDeque<Chunk>, usize)>,
+    reading: Mutex<Reading>,
+}
+
+/// Where the reader is in the client's frames.
+#[derive(Debug, Default)]
+struct Reading {
+    /// A frame header being gathered.
+    header: Vec<u8>,
+    /// Payload bytes left in the current frame, its mask and how far into it.
+    left: u64,
+    mask: [u8; 4],
+    mask_at: usize,
+    /// Set while in a data frame.
+    opcode: Option<OpCode>,
+    is_final: bool,
+    /// Whether the current message is binary (its bytes are skipped).
+    binary: bool,
+    /// A control frame's payload (at most 125 bytes), gathered whole.
+    control: Vec<u8>,
+    /// The client sent a close frame (or broke the protocol): reads end.
+    closed: bool,
+}
+
+impl WebSocketStream {
+    pub fn new(inner: Transport) -> WebSocketStream {
+        WebSocketStream {
+            inner,
+            upgraded: AtomicBool::new(false),
+            raw: Mutex::new(VecDeque::new()),
+            raw_offset: Mutex::new(0),
+            framed: Mutex::new((VecDeque::new(), 0)),
+            reading: Mutex::new(Reading::default()),
+        }
+    }
+
+    pub fn inner(&self) -> &Transport {
+        &self.inner
+    }
+
+    /// Queues bytes to go out as they are, ahead of any line (an HTTP response).
+    pub fn send_raw(&self, bytes: Vec<u8>) {
+        lock(&self.raw).push_back(bytes.into());
+    }
+
+    /// From now on, lines are framed (call after queueing the `101` response).
+    pub fn upgrade(&self) {
+        self.upgraded.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether there are control frames (pongs, a close) for a writer to send.
+    pub fn wants_flush(&self) -> bool {
+        !lock(&self.raw).is_empty() || self.inner.wants_flush()
+    }
+
+    /// Sends raw bytes, then frames lines from `pending` and sends them.
+    pub(crate) fn send(&self, pending: &mut VecDeque<Chunk>, offset: &mut usize) -> (usize, Sent) {
+        {
+            let mut raw = lock(&self.raw);
+            let mut raw_offset = lock(&self.raw_offset);
+            if !raw.is_empty() {
+                match self.inner.send(&mut raw, &mut raw_offset) {
+                    (_, Sent::All) => {}
+                    (_, blocked_or_failed) => return (0, blocked_or_failed),
+                }
+            }
+        }
+        if !self.upgraded.load(Ordering::SeqCst) {
+            // Before the upgrade no line is meant for the browser: drop what was queued
+            // (a shutdown notice), counting it as sent.
+            let cleared = pending
+                .iter()
+                .map(|chunk| chunk.len() + CHUNK_OVERHEAD)
+                .sum();
+            pending.clear();
+            *offset = 0;
+            return (cleared, Sent::All);
+        }
+        let mut framed = lock(&self.framed);
+        let (queue, framed_offset) = &mut *framed;
+        let mut cleared = 0;
+        loop {
+            if !queue.is_empty() {
+                match self.inner.send(queue, framed_offset) {
+                    (_, Sent::All) => {}
+                    (_, other) => return (cleared, other),
+                }
+            }
+            if pending.is_empty() {
+                return (cleared, Sent::All);
+            }
+            let mut batch = Vec::new();
+            while batch.len() < FRAME_BATCH {
+                let Some(front) = pending.front() else { break };
+                let lines = &front[*offset..];
+                frame_lines(lines, &mut batch);
+                cleared += lines.len() + CHUNK_OVERHEAD;
+                *offset = 0;
+                pending.pop_front();
+            }
+            queue.push_back(batch.into());
+        }
+    }
+
+    /// Reads the client's lines: HTTP bytes as they are before the upgrade, then the text
+    /// of its messages, each ending in LF.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if !self.upgraded.load(Ordering::SeqCst) {
+            return (&self.inner).read(buf);
+        }
+        loop {
+            let mut reading = lock(&self.reading);
+            if reading.closed {
+                return Ok(0);
+            }
+            if reading.left > 0 && reading.opcode.is_some_and(is_data) {
+                // Payload straight into `buf`, unmasked there.
+                let want = buf
+                    .len()
+                    .min(usize::try_from(reading.left).unwrap_or(usize::MAX));
+                drop(reading);
+                let read = (&self.inner).read(&mut buf[..want])?;
+                if read == 0 {
+                    return Ok(0);
+                }
+                let mut reading = lock(&self.reading);
+                reading.unmask(&mut buf[..read]);
+                reading.left -= read as u64;
+                let ends = reading.left == 0 && reading.is_final;
+                if ends {
+                    reading.opcode = None;
+                }
+                if reading.binary {
+                    // Skipped: the message already read as one bad line.
+                    drop(reading);
+                    if ends {
+                        return Ok(self.end_of_message(buf));
+                    }
+                    continue;
+                }
+                drop(reading);
+                if ends {
+                    return Ok(read + self.end_of_message(&mut buf[read..]));
+                }
+                return Ok(read);
+            }
+            if reading.left == 0 && reading.opcode.is_some_and(is_data) {
+                // An empty final frame, or a non-final one: next header.
+                let is_final = reading.is_final;
+                reading.opcode = None;
+                if is_final {
+                    drop(reading);
+                    let written = self.end_of_message(buf);
+                    if written > 0 {
+                        return Ok(written);
+                    }
+                }
+                continue;
+            }
+            drop(reading);
+            if let Some(bytes) = self.next_frame(buf)? {
+                return Ok(bytes);
+            }
+        }
+    }
+
+    /// Writes the LF that ends a message into `buf` (or, if `buf` is full, nothing: the
+    /// next read starts with it).
+    fn end_of_message(&self, buf: &mut [u8]) -> usize {
+        match buf.first_mut() {
+            Some(byte) => {
+                *byte = b'\n';
+                1
+            }
+            None => {
+                // No room: the next read begins with the LF.
+                let mut reading = lock(&self.reading);
+                reading.opcode = Some(OpCode::Data(Data::Text));
+                reading.is_final = true;
+                reading.left = 0;
+                0
+            }
+        }
+    }
+
+    /// Reads the next frame header (and a control frame's payload, which it answers).
+    /// Returns bytes placed in `buf` for a binary message (which reads as a bad line).
+    fn next_frame(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut byte = [0u8; 1];
+        loop {
+            {
+                let mut reading = lock(&self.reading);
+                let mut cursor = Cursor::new(&reading.header[..]);
+                match FrameHeader::parse(&mut cursor) {
+                    Ok(Some((header, length))) => {
+                        reading.header.clear();
+                        return self.start_frame(&mut reading, header, length, buf);
+                    }
+                    Ok(None) if reading.header.len() < MAX_HEADER => {}
+                    _ => {
+                        reading.closed = true;
+                        drop(reading);
+                        self.close(1002);
+                        return Ok(Some(0));
+                    }
+                }
+            }
+            // Headers are small: a byte at a time keeps payload bytes out of them.
+            if (&self.inner).read(&mut byte)? == 0 {
+                lock(&self.reading).closed = true;
+                return Ok(Some(0));
+            }
+            lock(&self.reading).header.push(byte[0]);
+        }
+    }
+
+    fn start_frame(
+        &self,
+        reading: &mut Reading,
+        header: FrameHeader,
+        length: u64,
+        buf: &mut [u8],
+    ) -> io::Result<Option<usize>> {
+        let Some(mask) = header.mask else {
+            // Clients must mask what they send.
+            reading.closed = true;
+            self.close(1002);
+            return Ok(Some(0));
+        };
+        reading.mask = mask;
+        reading.mask_at = 0;
+        reading.left = length;
+        reading.is_final = header.is_final;
+        match header.opcode {
+            OpCode::Data(Data::Continue) => {
+                reading.opcode = Some(OpCode::Data(Data::Text));
+                Ok(None)
+            }
+            OpCode::Data(Data::Text) => {
+                reading.opcode = Some(OpCode::Data(Data::Text));
+                reading.binary = false;
+                Ok(None)
+            }
+            OpCode::Data(Data::Binary) => {
+                reading.opcode = Some(OpCode::Data(Data::Text));
+                reading.binary = true;
+                // Its bytes are skipped as they come; it reads as one line that isn't
+                // text, as on TCP.
+                let written = NOT_TEXT.len().min(buf.len());
+                buf[..written].copy_from_slice(&NOT_TEXT[..written]);
+                Ok(Some(written))
+            }
+            OpCode::Control(control) => {
+                if length > 125 || !header.is_final {
+                    reading.closed = true;
+                    self.close(1002);
+                    return Ok(Some(0));
+                }
+                reading.control.clear();
+                let mut payload = vec![0u8; usize::try_from(length).unwrap_or(0)];
+                read_exact(&self.inner, &mut payload)?;
+                reading.unmask(&mut payload);
+                reading.left = 0;
+                reading.opcode = None;
+                match control {
+                    Control::Ping => self.queue_frame(OpCode::Control(Control::Pong), &payload),
+                    Control::Close => {
+                        reading.closed = true;
+                        self.close(1000);
+                        return Ok(Some(0));
+                    }
+                    _ => {}
+                }
+                Ok(None)
+            }
+            _ => {
+                reading.closed = true;
+                self.close(1002);
+                Ok(Some(0))
+            }
+        }
+    }
+
+    /// Queues a closing frame with `code`.
+    fn close(&self, code: u16) {
+        self.queue_frame(OpCode::Control(Control::Close), &code.to_be_bytes());
+    }
+
+    fn queue_frame(&self, opcode: OpCode, payload: &[u8]) {
+        let mut frame = Vec::with_capacity(payload.len() + 4);
+        let header = FrameHeader {
+            opcode,
+            ..FrameHeader::default()
+        };
+        if header.format(payload.len() as u64, &mut frame).is_ok() {
+            frame.extend_from_slice(payload);
+            self.send_raw(frame);
+        }
+    }
+}
+
+impl Reading {
+    fn unmask(&mut self, bytes: &mut [u8]) {
+        for byte in bytes {
+            *byte ^= self.mask[self.mask_at % 4];
+            self.mask_at = (self.mask_at + 1) % 4;
+        }
+    }
+}
+
+fn is_data(opcode: OpCode) -> bool {
+    matches!(opcode, OpCode::Data(_))
+}
+
+/// Each line of `lines` (ending in LF) as one text frame, without its LF.
+fn frame_lines(lines: &[u8], out: &mut Vec<u8>) {
+    for line in lines.split_inclusive(|&byte| byte == b'\n') {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let header = FrameHeader {
+            opcode: OpCode::Data(Data::Text),
+            ..FrameHeader::default()
+        };
+        if header.format(line.len() as u64, out).is_ok() {
+            out.extend_from_slice(line);
+        }
+    }
+}
+
+fn read_exact(inner: &Transport, mut buf: &mut [u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        match (&*inner).read(buf)? {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            read => buf = &mut buf[read..],
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_become_one_text_frame_each() {
+        let mut out = Vec::new();
+        frame_lines(b"hi\nthere\n", &mut out);
+        assert_eq!(out, b"\x81\x02hi\x81\x05there");
+        let long = vec![b'x'; 300];
+        let mut out = Vec::new();
+        frame_lines(&[&long[..], b"\n"].concat(), &mut out);
+        assert_eq!(&out[..4], &[0x81, 126, 1, 44]);
+        assert_eq!(out.len(), 4 + 300);
+    }
+}
