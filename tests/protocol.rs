@@ -44,7 +44,7 @@ fn invalid_names_say_why_and_the_connection_stays_open() {
     let rule = "use 1-32 letters, digits, _ or -";
     client.send("a b");
     client.expect(&format!(
-        "! invalid name \"a b\": it contains a space; {rule}"
+        "! invalid name \"a …\": it contains a space; {rule}"
     ));
     client.send(&"x".repeat(33));
     client.expect(&format!(
@@ -135,7 +135,7 @@ fn rename_is_seen_by_the_room_and_frees_the_old_name() {
     new_alice.expect("* alice is now Alice");
     new_alice.send("/nick bad name");
     new_alice.expect(
-        "! invalid name \"bad name\": it contains a space; use 1-32 letters, digits, _ or -",
+        "! invalid name \"bad …\": it contains a space; use 1-32 letters, digits, _ or -",
     );
     new_alice.send("/who");
     new_alice.expect("* #lobby (3): Alice, alicia, bob");

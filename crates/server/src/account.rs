@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use chat_protocol::{Name, Notice, Quoted, Refusal, ServerLine, fold_case, name_key};
+use chat_protocol::{Name, NameError, Notice, Quoted, Refusal, ServerLine, fold_case, name_key};
 
 use crate::log_limit::LogLimit;
 use crate::password::{MIN_PASSWORD_CHARS, Passwords, acceptable};
@@ -104,9 +104,8 @@ impl Accounts<'_> {
         };
         match (account, password) {
             (None, None) => self.join(&name, typed, false),
-            // Never echoed: what follows the name may be someone's password.
             (None, Some(_)) => {
-                self.send(&Refusal::NotRegistered { name: &name }.into());
+                with_a_space(typed, |line| self.send(line));
                 Login::Again
             }
             (Some(account), password) => {
@@ -320,7 +319,7 @@ impl Accounts<'_> {
         match (account, password) {
             (None, None) => Some(false),
             (None, Some(_)) => {
-                self.send(&Refusal::NotRegistered { name: new }.into());
+                with_a_space(new, |line| self.send(line));
                 None
             }
             (Some(account), password) => {
@@ -341,6 +340,18 @@ impl Accounts<'_> {
             }
         }
     }
+}
+
+/// The answer to `NAME WORDS` for a name nobody registered: a name with a space, as far as
+/// whoever typed `bad name` can tell. What follows the space is never echoed: it may be
+/// someone's password.
+fn with_a_space(name: &str, send: impl FnOnce(&ServerLine<'_>)) {
+    let shown = format!("{name} …");
+    let refusal = Refusal::InvalidName {
+        name: Quoted::new(&shown),
+        reason: NameError::BadChar(' '),
+    };
+    send(&refusal.into());
 }
 
 /// The error line for a name that is held.
