@@ -112,7 +112,8 @@ pub trait Store: EventSink + Send + Sync + Debug {
     /// store before the call is included).
     ///
     /// # Errors
-    /// [`Unavailable`] if the store can't answer in time.
+    /// [`Unavailable`] if the store can't answer in time, or if the last write of history
+    /// failed (what it holds would be missing the latest lines).
     fn history(&self, room_key: &str, limit: usize) -> Result<Vec<StoredLine>, Unavailable>;
 
     /// A room's last `limit` lines and last sequence number.

@@ -80,7 +80,8 @@ pub struct SqliteStore {
     /// Lines dropped since the last warning because the queue was full.
     dropped: AtomicU64,
     last_drop_warning: Mutex<Option<Instant>>,
-    /// Whether the last write worked.
+    /// Whether the last write of history worked: while it doesn't, `history` answers
+    /// [`Unavailable`].
     healthy: Arc<AtomicBool>,
     /// Held for as long as the store is open (`None` in memory).
     _data_dir: Option<DataDir>,
@@ -272,10 +273,21 @@ impl EventSink for SqliteStore {
 impl Store for SqliteStore {
     fn history(&self, room_key: &str, limit: usize) -> Result<Vec<StoredLine>, Unavailable> {
         let room = room_key.to_string();
-        self.query(move |connection| last_lines(connection, &room, limit))
+        let healthy = Arc::clone(&self.healthy);
+        // Run after the writes before it, so `healthy` says whether the last of them
+        // worked. If it didn't (a full disk, a locked file), what the database holds is
+        // missing the room's latest lines: better to say the history is unavailable than
+        // to show it as if it were whole.
+        self.query(move |connection| match healthy.load(Ordering::Relaxed) {
+            true => last_lines(connection, &room, limit).map(Some),
+            false => Ok(None),
+        })?
+        .ok_or(Unavailable)
     }
 
     fn room_tail(&self, room_key: &str, limit: usize) -> Result<RoomTail, Unavailable> {
+        // Answered even while writes fail, unlike `history`: a room made from it must go
+        // on from its last stored number, not from 0 over its stored lines.
         let room = room_key.to_string();
         self.query(move |connection| {
             let lines = last_lines(connection, &room, limit)?;
