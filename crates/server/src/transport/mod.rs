@@ -176,7 +176,7 @@ impl Transport {
                 let _ = stream.shutdown(how);
             }
             Transport::Tls(tls) => tls.shutdown(how),
-            Transport::WebSocket(web) => web.inner().shutdown(how),
+            Transport::WebSocket(web) => web.shutdown(how),
         }
     }
 

@@ -36,6 +36,8 @@ pub struct WebSocketStream {
     inner: Transport,
     /// Set once the upgrade is answered: lines are framed from then on.
     upgraded: AtomicBool,
+    /// Set once a closing frame is queued (there is only one).
+    closing: AtomicBool,
     /// Bytes to send before anything else: an HTTP response, pongs, a closing frame.
     raw: Mutex<VecDeque<Chunk>>,
     raw_offset: Mutex<usize>,
@@ -69,6 +71,7 @@ impl WebSocketStream {
         WebSocketStream {
             inner,
             upgraded: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             raw: Mutex::new(VecDeque::new()),
             raw_offset: Mutex::new(0),
             framed: Mutex::new((VecDeque::new(), 0)),
@@ -323,8 +326,24 @@ impl WebSocketStream {
         }
     }
 
+    /// Shuts the connection down; the writing side after a closing frame (best effort), so
+    /// the page sees a clean close and not a dropped connection.
+    pub fn shutdown(&self, how: std::net::Shutdown) {
+        let writes = matches!(how, std::net::Shutdown::Write | std::net::Shutdown::Both);
+        if writes && self.upgraded.load(Ordering::SeqCst) {
+            self.close(1000);
+            let mut raw = lock(&self.raw);
+            let mut raw_offset = lock(&self.raw_offset);
+            let _ = self.inner.send(&mut raw, &mut raw_offset);
+        }
+        self.inner.shutdown(how);
+    }
+
     /// Queues a closing frame with `code`.
     fn close(&self, code: u16) {
+        if self.closing.swap(true, Ordering::SeqCst) {
+            return;
+        }
         self.queue_frame(OpCode::Control(Control::Close), &code.to_be_bytes());
     }
 
