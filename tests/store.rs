@@ -25,12 +25,31 @@ const DATABASE: &str = "chat.db";
 /// Lines a joiner is shown by default (`--replay-lines`).
 const DEFAULT_REPLAY: usize = 20;
 
-/// A fresh directory under the system's temporary directory, for this process only.
-fn tempdir(what: &str) -> PathBuf {
+/// A fresh directory under the system's temporary directory, for this process only:
+/// removed when its test passes, kept for a look when it fails.
+fn tempdir(what: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("chat-store-{what}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("make a temporary directory");
-    dir
+    TempDir(dir)
+}
+
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 fn text_of(path: &Path) -> &str {
