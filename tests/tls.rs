@@ -376,3 +376,41 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .windows(needle.len())
         .any(|window| window == needle)
 }
+
+#[test]
+fn a_banned_address_is_told_so_over_tls_after_the_handshake() {
+    let certs = test_certs();
+    let (cert, key) = (
+        certs.cert_file.to_str().expect("utf-8"),
+        certs.key_file.to_str().expect("utf-8"),
+    );
+    let dir = tempdir("ban");
+    let server = ServerProcess::start(&[
+        "--data-dir",
+        dir.to_str().expect("utf-8"),
+        "--admin",
+        "root",
+        "--tls-port",
+        "0",
+        "--tls-cert",
+        cert,
+        "--tls-key",
+        key,
+    ]);
+    let tls_addr = server.tls_addr.expect("a TLS address");
+    let mut root = TestClient::join(server.addr, "root");
+    root.send("/register admin-pass-1");
+    root.expect_prefix("* root is registered");
+    root.send("/quit");
+    root.wait_for("* bye");
+    let mut root = TestClient::connect(server.addr);
+    root.send("root admin-pass-1");
+    root.expect_prefix("* welcome root");
+    root.send("/ban 127.0.0.9 0 testing");
+    root.expect("* 127.0.0.9 is banned until further notice (testing)");
+
+    let stream = common::connect_from("127.0.0.9".parse().expect("address"), tls_addr);
+    let mut banned = TestClient::from_stream(stream);
+    banned.expect("! you are banned until further notice (testing)");
+    banned.expect_closed();
+}

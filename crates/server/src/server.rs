@@ -124,6 +124,11 @@ impl Shared {
         self.stopping.load(Ordering::SeqCst)
     }
 
+    /// Counts a connection turned away.
+    pub(crate) fn note_refused(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Connections open now, and turned away since the start.
     pub(crate) fn connection_counts(&self) -> (usize, u64) {
         (self.connections.len(), self.refused.load(Ordering::Relaxed))
@@ -394,7 +399,11 @@ impl Server {
             refuse(&stream, &Refusal::ServerFull.into());
             return;
         }
-        if let Some(ban) = shared.bans.of_address(peer.ip()) {
+        // A TLS or web client is told after its handshake, in a language it reads.
+        if tls.is_none()
+            && !web
+            && let Some(ban) = shared.bans.of_address(peer.ip())
+        {
             if logs {
                 log::info!("{peer} refused: banned address");
             }

@@ -152,7 +152,11 @@ fn certified_key(source: &CertSource) -> Result<CertifiedKey, TlsError> {
     };
     let signing = rustls::crypto::ring::sign::any_supported_type(&key)
         .map_err(|err| TlsError(format!("the TLS key can't be used: {err}")))?;
-    Ok(CertifiedKey::new(chain, signing))
+    let certified = CertifiedKey::new(chain, signing);
+    certified
+        .keys_match()
+        .map_err(|err| TlsError(format!("the TLS key is not the certificate's: {err}")))?;
+    Ok(certified)
 }
 
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {

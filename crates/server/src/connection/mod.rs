@@ -106,6 +106,18 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
         outbox.abort(CloseReason::Finished);
         return;
     }
+    if let Some(ban) = shared.bans.of_address(peer.ip()) {
+        if logs(log::Level::Info) {
+            log::info!("{peer} refused: banned address");
+        }
+        shared.note_refused();
+        let refusal = Refusal::YouAreBanned {
+            until: ban.until,
+            reason: ban.reason.as_deref(),
+        };
+        refuse_after_handshake(shared, &outbox, deadline, &refusal.into());
+        return;
+    }
     if let Some(web) = outbox.transport().web_socket() {
         match web::serve_head(outbox.transport(), deadline, &shared.config.web_origins) {
             Ok(Asked::Upgrade(response)) => {
@@ -187,6 +199,33 @@ pub(crate) fn run(shared: &Shared, outbox: Arc<Outbox>, peer: SocketAddr, mut ti
     if outbox.wait_finished(CLOSE_LINGER) && matches!(end, End::Quit(_)) {
         linger(&outbox, deadline);
     }
+    outbox.abort(CloseReason::Finished);
+}
+
+/// Sends `line` and closes, after the TLS handshake (and, on the web port, the upgrade):
+/// the refusal reaches the client in the form it reads.
+fn refuse_after_handshake(
+    shared: &Shared,
+    outbox: &Arc<Outbox>,
+    deadline: Instant,
+    line: &protocol::ServerLine<'_>,
+) {
+    if let Some(web) = outbox.transport().web_socket() {
+        match web::serve_head(outbox.transport(), deadline, &shared.config.web_origins) {
+            Ok(Asked::Upgrade(response)) => {
+                web.send_raw(response);
+                web.upgrade();
+            }
+            Ok(Asked::Answer(response)) => web.send_raw(response),
+            Err(_) => {
+                outbox.abort(CloseReason::Finished);
+                return;
+            }
+        }
+    }
+    outbox.send_borrowed(line);
+    outbox.finish();
+    outbox.wait_finished(CLOSE_LINGER);
     outbox.abort(CloseReason::Finished);
 }
 
@@ -397,6 +436,15 @@ impl<'a> Connection<'a> {
                 // From now on only keepalive decides that a silent client is gone.
                 if let Err(err) = self.outbox.transport().set_read_timeout(None) {
                     return Some(End::Lost(err));
+                }
+                // A name taken back from a ghost may be back in a private room: its
+                // client needs the link (to know, and to come back after a reconnect).
+                if let Some((room, Some(secret))) = self.registry.room_key(&key) {
+                    let links =
+                        rooms::links_for(self.shared, self.outbox.transport(), &room, &secret);
+                    let links = links.iter().map(String::as_str).collect();
+                    let notice = Notice::PrivateRoom { room: &room, links };
+                    self.outbox.send_borrowed(&notice.into());
                 }
                 self.member = Some(Membership {
                     registry: self.registry,

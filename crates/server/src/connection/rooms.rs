@@ -10,7 +10,9 @@ use super::{Connection, End, relayed};
 use crate::ban::Target;
 use crate::registry::{MoveError, RoomError};
 use crate::room_key::{RoomKey, invite_link, web_link};
+use crate::server::Shared;
 use crate::store::Ban;
+use crate::transport::Transport;
 
 /// Refused `/join ROOM KEY`s after which a connection is closed.
 pub const MAX_WRONG_KEYS: u32 = 5;
@@ -63,40 +65,9 @@ impl Connection<'_> {
         None
     }
 
-    /// The invite links to `room` with `key`: `chats://` on the TLS port if there is one,
-    /// and, to a client on plain TCP, `chat://` on the plain port, then the web page's
-    /// (`http[s]://HOST:PORT/#ROOM?key=KEY`) if the web port is on; on the host of
-    /// `--public-addr`, or the address this client connected to.
+    /// The invite links to `room` with `key`, for this client (see [`links_for`]).
     fn links(&self, room: &str, key: &RoomKey) -> Vec<String> {
-        let on_tls = self.outbox.transport().is_tls();
-        let here = self.outbox.transport().socket().local_addr().ok();
-        let public = self.config.public_addr.as_deref().and_then(|address| {
-            let (host, port) = address.rsplit_once(':')?;
-            Some((host.to_string(), port.to_string()))
-        });
-        let mut listening = self.shared.listening.clone();
-        // TLS first, the web last: the order to prefer.
-        listening.sort_by_key(|listening| (listening.web, !listening.tls));
-        let mut links = Vec::new();
-        for listening in listening {
-            let (address, tls) = (listening.addr, listening.tls);
-            if on_tls && !tls && !listening.web {
-                continue;
-            }
-            let plain_tcp = !tls && !listening.web;
-            let (host, port) = match (&public, here) {
-                (Some((host, port)), _) if plain_tcp => (host.clone(), port.clone()),
-                (Some((host, _)), _) => (host.clone(), address.port().to_string()),
-                (None, Some(here)) => (host_of(here.ip()), address.port().to_string()),
-                (None, None) => (host_of(address.ip()), address.port().to_string()),
-            };
-            let address = format!("{host}:{port}");
-            links.push(match listening.web {
-                true => web_link(tls, &address, room, key),
-                false => invite_link(tls, &address, room, key),
-            });
-        }
-        links
+        links_for(self.shared, self.outbox.transport(), room, key)
     }
 
     /// `/create [ROOM]`.
@@ -172,13 +143,13 @@ impl Connection<'_> {
         match self.registry.rekey(&member.key) {
             // Every member is told the new link: they stay members, and their clients
             // need it to come back after a reconnect.
+            // Each with the links for their own connection.
             Ok((room, key)) => {
-                let links = self.links(&room, &key);
-                let links = links.iter().map(String::as_str).collect();
-                let notice = Notice::Rekeyed { room: &room, links };
-                let line = crate::queue::line_chunk(&notice.into());
                 for outbox in self.registry.room_outboxes(&member.key) {
-                    outbox.send(&line);
+                    let links = links_for(self.shared, outbox.transport(), &room, &key);
+                    let links = links.iter().map(String::as_str).collect();
+                    let notice = Notice::Rekeyed { room: &room, links };
+                    outbox.send_borrowed(&notice.into());
                 }
             }
             Err(err) => self.refuse(&err),
@@ -458,6 +429,47 @@ impl Connection<'_> {
             }
         }
     }
+}
+
+/// The invite links to `room` with `key`: `chats://` on the TLS port if there is one,
+/// and, to a client on plain TCP, `chat://` on the plain port, then the web page's
+/// (`http[s]://HOST:PORT/#ROOM?key=KEY`) if the web port is on; on the host of
+/// `--public-addr`, or the address this client connected to.
+pub(super) fn links_for(
+    shared: &Shared,
+    transport: &Transport,
+    room: &str,
+    key: &RoomKey,
+) -> Vec<String> {
+    let on_tls = transport.is_tls();
+    let here = transport.socket().local_addr().ok();
+    let public = shared.config.public_addr.as_deref().and_then(|address| {
+        let (host, port) = address.rsplit_once(':')?;
+        Some((host.to_string(), port.to_string()))
+    });
+    let mut listening = shared.listening.clone();
+    // TLS first, the web last: the order to prefer.
+    listening.sort_by_key(|listening| (listening.web, !listening.tls));
+    let mut links = Vec::new();
+    for listening in listening {
+        let (address, tls) = (listening.addr, listening.tls);
+        if on_tls && !tls && !listening.web {
+            continue;
+        }
+        let plain_tcp = !tls && !listening.web;
+        let (host, port) = match (&public, here) {
+            (Some((host, port)), _) if plain_tcp => (host.clone(), port.clone()),
+            (Some((host, _)), _) => (host.clone(), address.port().to_string()),
+            (None, Some(here)) => (host_of(here.ip()), address.port().to_string()),
+            (None, None) => (host_of(address.ip()), address.port().to_string()),
+        };
+        let address = format!("{host}:{port}");
+        links.push(match listening.web {
+            true => web_link(tls, &address, room, key),
+            false => invite_link(tls, &address, room, key),
+        });
+    }
+    links
 }
 
 /// An address as the host of a link (`[...]` around IPv6).
