@@ -194,6 +194,20 @@ struct Recent {
 
 impl Recent {
     /// What the store remembers of a room.
+    /// A room whose stored past couldn't be read: numbered from now (microseconds since
+    /// the epoch), past any number it can have used, so no stored line is overwritten.
+    fn unknown_past() -> Recent {
+        let now = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |since| {
+                u64::try_from(since.as_micros()).unwrap_or(u64::MAX / 2)
+            });
+        Recent {
+            lines: VecDeque::new(),
+            next_seq: now,
+        }
+    }
+
     fn from_tail(room: &Arc<str>, tail: RoomTail) -> Recent {
         let lines = tail
             .lines
@@ -299,7 +313,7 @@ impl Registry {
             Ok(tail) => Recent::from_tail(&lobby_name, tail),
             Err(Unavailable) => {
                 log::error!("the history of {LOBBY} could not be read from the store");
-                Recent::default()
+                Recent::unknown_past()
             }
         };
         let topic = store
@@ -692,7 +706,7 @@ impl Registry {
         }
         match self.store.room_tail(room_key, replay_lines) {
             Ok(tail) => Some((Recent::from_tail(&room_name.into(), tail), topic)),
-            Err(Unavailable) => None,
+            Err(Unavailable) => Some((Recent::unknown_past(), topic)),
         }
     }
 
