@@ -295,6 +295,59 @@ fn a_port_of_the_other_kind_fails_at_once_with_a_hint() {
 }
 
 #[test]
+fn fanout_runs_over_web_socket_and_wss() {
+    let server = ServerProcess::start(&["--flood-rate", "0", "--web-port", "0"]);
+    let web = server.web_addr.expect("a web address");
+    let run = Run::new(web, &["--web", "fanout", "-n", "6", "-s", "2", "-m", "50"]);
+    run.assert_complete(2 * 50 * 5);
+    assert_eq!(run.raw("web"), "true", "{}", run.describe());
+    assert_eq!(run.raw("tls"), "false", "{}", run.describe());
+    assert_eq!(run.number("joined"), 6);
+    assert_eq!(run.number("messages_sent"), 100);
+    assert!(run.float("deliveries_per_sec") > 0.0, "{}", run.describe());
+    drop(server);
+    // The web port of a server with TLS speaks TLS: wss.
+    let dir = data_dir("wss");
+    let args = [
+        "--flood-rate",
+        "0",
+        "--tls-port",
+        "0",
+        "--tls-self-signed",
+        "--web-port",
+        "0",
+        "--data-dir",
+        dir.to_str().expect("utf-8"),
+    ];
+    let server = ServerProcess::start(&args);
+    let web = server.web_addr.expect("a web address");
+    let args = ["--web", "--tls", "connect", "-n", "5"];
+    let run = Run::new(web, &args);
+    run.assert_complete(4);
+    assert_eq!(run.raw("web"), "true", "{}", run.describe());
+    assert_eq!(run.raw("tls"), "true", "{}", run.describe());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn web_socket_to_a_port_that_is_not_a_web_port_fails_at_once() {
+    let server = ServerProcess::start(&["--flood-rate", "0", "--web-port", "0"]);
+    let started = Instant::now();
+    let exit = bench(
+        server.addr,
+        &["--web", "fanout", "-n", "3", "-s", "1", "-m", "1"],
+    );
+    assert!(!exit.status.success(), "{exit:?}");
+    assert!(
+        exit.stderr.starts_with("chat-bench: WebSocket with ")
+            && exit.stderr.contains("(is it the server's web port?)"),
+        "{exit:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{exit:?}");
+}
+
+#[test]
 fn unreachable_server_fails_with_one_line() {
     // A port nobody listens on: bind one, then let it go.
     let addr = TcpListener::bind("127.0.0.1:0")

@@ -25,7 +25,7 @@ Start the server with flood control off, or it relays only 10 lines/s per client
 
 and for more than 1024 clients raise its --max-clients. Pass --server-pid to also report \
 the server's memory and threads. With --tls the clients connect over TLS, to a server's \
---tls-port (chat-server --tls-port 10001 --tls-self-signed ...).
+--tls-port (chat-server --tls-port 10001 --tls-self-signed ...). With --web they are WebSocket clients of a server's --web-port (GET /ws, one text message per line each way; with --tls as well, wss to a web port that has TLS).
 
 With --proto irc the clients speak IRC instead (for comparing with an IRC server such as \
 ngircd): NICK and USER, then JOIN #bench after the welcome (001); a client is in the room \
@@ -63,6 +63,11 @@ struct Args {
     /// a server you pointed the bench at; the handshake's signatures are still checked.
     #[arg(long, global = true)]
     tls: bool,
+
+    /// Connect with WebSocket, to the server's --web-port: `GET /ws`, then one text message
+    /// per line each way (with --tls, wss). Only with --proto chat.
+    #[arg(long, global = true)]
+    web: bool,
 
     /// Threads driving the clients (default: one per CPU; 1 for latency, where a second
     /// thread only adds wake-ups that compete with the server for the CPUs).
@@ -244,6 +249,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         addr: resolve(&args.host, args.port)?,
         proto: args.proto.into(),
         tls: args.tls.then(|| args.host.clone()),
+        web: args.web.then(|| args.host.clone()),
         scenario: args.scenario.scenario()?,
         threads: args.threads.unwrap_or_else(|| match args.scenario {
             ScenarioArgs::Latency { .. } => 1,

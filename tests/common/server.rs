@@ -98,6 +98,8 @@ pub struct ServerProcess {
     pub addr: SocketAddr,
     /// The TLS address, with `--tls-port`; clients connecting to it speak TLS.
     pub tls_addr: Option<SocketAddr>,
+    /// The web port's address, with `--web-port` (its ready line ends ` (web)`).
+    pub web_addr: Option<SocketAddr>,
     process: Process,
 }
 
@@ -150,11 +152,23 @@ impl ServerProcess {
             command.arg("--ephemeral");
         }
         let has = |flag: &str| command.get_args().any(|arg| arg == flag);
-        let ready_lines = usize::from(!has("--no-plain")) + usize::from(has("--tls-port"));
+        let ready_lines = usize::from(!has("--no-plain"))
+            + usize::from(has("--tls-port"))
+            + usize::from(has("--web-port"));
         let mut process = Process::spawn(command.args(["--host", "127.0.0.1", "--port", "0"]));
-        let (mut addr, mut tls_addr) = (None, None);
+        let (mut addr, mut tls_addr, mut web_addr) = (None, None, None);
         for _ in 0..ready_lines {
             let line = process.line();
+            // `listening on http://HOST:PORT (web)`, or `https://` with TLS.
+            let web = line
+                .strip_prefix("listening on ")
+                .and_then(|rest| rest.strip_suffix(" (web)"))
+                .and_then(|url| url.split_once("://"))
+                .and_then(|(_, host_port)| host_port.parse().ok());
+            if web.is_some() {
+                web_addr = web;
+                continue;
+            }
             let ready = line.strip_prefix("listening on ").and_then(|rest| {
                 match rest.strip_suffix(" (tls)") {
                     Some(tls) => tls.parse().ok().map(|tls| (tls, true)),
@@ -175,6 +189,7 @@ impl ServerProcess {
         ServerProcess {
             addr,
             tls_addr,
+            web_addr,
             process,
         }
     }

@@ -10,6 +10,7 @@ use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
 use rustls::ClientConnection;
 
 use crate::stats::SeqTrack;
+use crate::web::WebSocket;
 
 /// The receive buffer a never-reading client asks for, so that the server's backlog for it
 /// grows (and passes the server's limit) after a few KiB instead of after the several MiB
@@ -46,6 +47,10 @@ pub struct Client {
     /// With `--tls`, the TLS session over `stream`, from the moment it connected until
     /// the client is closed. `out` is plaintext then, handed to it as it takes it.
     pub tls: Option<Box<ClientConnection>>,
+    /// With `--web`, the WebSocket over the connection (or over `tls`), from the moment
+    /// it connected until the client is closed. Lines queued in `out` are framed before
+    /// they are written; `out` then holds the upgrade request and frames.
+    pub web: Option<Box<WebSocket>>,
     /// Never reads once the measurement starts (slow-reader).
     pub slow: bool,
     /// When `connect` was called, in nanoseconds since the run's base instant.
@@ -82,6 +87,7 @@ impl Client {
             stage: Stage::Idle,
             stream: None,
             tls: None,
+            web: None,
             slow,
             started: 0,
             carry: Vec::new(),
@@ -113,6 +119,9 @@ impl Client {
         if self.written == self.out.len() {
             self.out.clear();
             self.written = 0;
+            if let Some(web) = &mut self.web {
+                web.output_cleared();
+            }
         }
     }
 

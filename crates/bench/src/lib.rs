@@ -16,6 +16,7 @@
 //! - `process`: the server's memory and threads from `/proc`, our open-file limit.
 //! - `client`: one connection's state and socket set-up.
 //! - `tls`: the clients' TLS configuration (`--tls`): any certificate, checked signatures.
+//! - `web`: WebSocket (`--web`): the upgrade, masked frames out, frames decoded in (pure).
 //! - `worker`: a thread's event loop over its share of the clients.
 
 mod client;
@@ -25,6 +26,7 @@ mod process;
 mod report;
 mod stats;
 mod tls;
+mod web;
 mod worker;
 
 pub use process::raise_fd_limit;
@@ -46,6 +48,7 @@ use crate::process::ProcessStatus;
 use crate::report::ServerUsage;
 use crate::stats::{Histogram, Tally};
 use crate::tls::Tls;
+use crate::web::Web;
 use crate::worker::{Outcome, Phase, Plan, Sending, Shared, Worker};
 
 /// What to measure.
@@ -129,6 +132,10 @@ pub struct Options {
     /// than an address). Any certificate is accepted; the handshake's signatures are
     /// still checked with it.
     pub tls: Option<String>,
+    /// Speak WebSocket (to a chat-server's `--web-port`), with this as the server's name
+    /// in the upgrade's `Host` (an address stands for itself): `GET /ws`, then one text
+    /// message per line each way. With `tls`, over TLS (wss).
+    pub web: Option<String>,
     pub scenario: Scenario,
     /// Worker threads (at least 1, at most one per client).
     pub threads: usize,
@@ -345,6 +352,9 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     // the special characters).
     let nick_like =
         longest.is_ascii() && longest.starts_with(|first: char| first.is_ascii_alphabetic());
+    if options.proto == Proto::Irc && options.web.is_some() {
+        bail!("--web speaks chat-server's web port, which has no IRC: leave out --proto irc");
+    }
     if options.proto == Proto::Irc && !nick_like {
         bail!(
             "client names like {longest:?} are not valid IRC nicks: start --name-prefix with a letter"
@@ -374,10 +384,19 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
         .as_deref()
         .map(|host| Tls::new(host, options.addr))
         .transpose()?;
+    let web = options.web.as_deref().map(|host| {
+        // An address is written as the socket address is (IPv6 in brackets).
+        let host = match host.parse::<std::net::IpAddr>() {
+            Ok(_) => options.addr.to_string(),
+            Err(_) => format!("{host}:{}", options.addr.port()),
+        };
+        Web::new(&host)
+    });
     Ok(Plan {
         addr: options.addr,
         proto: options.proto,
         tls,
+        web,
         clients,
         senders,
         messages,
@@ -475,8 +494,10 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
             };
             let dropped = shared.dropped.load(Ordering::Relaxed);
             // A TLS port closes a connection that sends a name instead of a ClientHello.
-            let hint = match plan.tls {
-                None if dropped > 0 => " (or is it a TLS port? then --tls)",
+            // A web port waits for an HTTP request: a name is no request.
+            let hint = match (&plan.tls, &plan.web) {
+                (None, _) if dropped > 0 => " (or is it a TLS port? then --tls)",
+                (_, None) if timed_out && welcomed == 0 => " (or is it a web port? then --web)",
                 _ => "",
             };
             bail!(
@@ -654,6 +675,7 @@ fn report(
         target: plan.addr.to_string(),
         proto: plan.proto.name(),
         tls: plan.tls.is_some(),
+        web: plan.web.is_some(),
         threads,
         clients: plan.clients,
         senders: plan.senders,

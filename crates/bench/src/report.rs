@@ -27,6 +27,8 @@ pub struct Report {
     pub proto: &'static str,
     /// Over TLS (`--tls`).
     pub tls: bool,
+    /// Over WebSocket (`--web`).
+    pub web: bool,
     /// Worker threads driving the clients.
     pub threads: usize,
     /// Clients the run asked for.
@@ -139,6 +141,7 @@ impl Report {
         json.string("target", &self.target);
         json.string("proto", self.proto);
         json.boolean("tls", self.tls);
+        json.boolean("web", self.web);
         json.number("threads", self.threads);
         json.number("clients", self.clients);
         json.number("senders", self.senders);
@@ -206,11 +209,17 @@ impl fmt::Display for Report {
         if self.slow_clients > 0 {
             let _ = write!(what, ", {} never reading", self.slow_clients);
         }
-        let proto = match (self.proto, self.tls) {
-            ("chat", false) => String::new(),
-            ("chat", true) => " (tls)".to_string(),
-            (other, false) => format!(" ({other})"),
-            (other, true) => format!(" ({other}, tls)"),
+        let tags: Vec<&str> = [
+            (self.proto != "chat").then_some(self.proto),
+            self.tls.then_some("tls"),
+            self.web.then_some("web"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let proto = match tags.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", tags.join(", ")),
         };
         writeln!(
             f,
@@ -484,6 +493,7 @@ mod tests {
             target: "127.0.0.1:10000".to_string(),
             proto: "chat",
             tls: false,
+            web: false,
             threads: 2,
             clients: 3,
             senders: 2,
@@ -543,6 +553,7 @@ mod tests {
         for field in [
             "\"proto\":\"chat\"",
             "\"tls\":false",
+            "\"web\":false",
             "\"rate\":null",
             "\"connect_ms\":2.5",
             "\"join_p50_ms\":null",
@@ -599,6 +610,14 @@ mod tests {
         tls.proto = "irc";
         let header = "chat-bench fanout against 127.0.0.1:10000 (irc, tls): 3 clients";
         assert!(tls.to_string().starts_with(header), "{tls}");
+        let mut web = report();
+        web.web = true;
+        assert!(web.to_json().contains("\"web\":true"));
+        let header = "chat-bench fanout against 127.0.0.1:10000 (web): 3 clients";
+        assert!(web.to_string().starts_with(header), "{web}");
+        web.tls = true;
+        let header = "chat-bench fanout against 127.0.0.1:10000 (tls, web): 3 clients";
+        assert!(web.to_string().starts_with(header), "{web}");
     }
 
     #[test]

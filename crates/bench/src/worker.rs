@@ -18,6 +18,7 @@ use crate::irc;
 use crate::marker::{self, Line, Stamp};
 use crate::stats::{Arrival, Histogram, SeqTrack, Tally};
 use crate::tls::Tls;
+use crate::web::{Frame, Web, WebError, WebSocket};
 
 /// The token of each worker's waker; clients use their position in the worker's list.
 pub const WAKE_TOKEN: Token = Token(usize::MAX);
@@ -76,6 +77,8 @@ pub struct Plan {
     pub proto: Proto,
     /// Over TLS (`--tls`).
     pub tls: Option<Tls>,
+    /// Over WebSocket (`--web`), over TLS too if `tls` is set.
+    pub web: Option<Web>,
     /// Clients in the run, numbered from 0.
     pub clients: usize,
     /// Clients `0..senders` send measured messages; their index is their sender id.
@@ -253,6 +256,15 @@ enum End {
     /// The TLS session failed (other than by the server's alert): before the welcome this
     /// ends the run, as every other connection would fail the same way.
     Tls(rustls::Error),
+    /// The WebSocket upgrade failed, or the server's frames broke the protocol: before
+    /// the welcome this ends the run, like [`End::Tls`].
+    Web(WebError),
+}
+
+impl From<WebError> for End {
+    fn from(err: WebError) -> End {
+        End::Web(err)
+    }
 }
 
 /// One worker thread's state.
@@ -266,6 +278,8 @@ pub struct Worker {
     /// With TLS, what the socket gave, before the session decrypts it into `buffer`
     /// (empty without TLS).
     tls_buffer: Box<[u8]>,
+    /// With `--web`, where lines are copied to be framed (empty without it).
+    web_scratch: Vec<u8>,
     counts: Counts,
     /// The next client (position in `clients`) to connect.
     next_start: usize,
@@ -320,6 +334,7 @@ impl Worker {
             clients,
             buffer: vec![0; READ_BUFFER_BYTES].into_boxed_slice(),
             tls_buffer: vec![0; tls_bytes].into_boxed_slice(),
+            web_scratch: Vec::new(),
             counts: Counts::default(),
             next_start: 0,
             pending: 0,
@@ -402,6 +417,9 @@ impl Worker {
     fn say_goodbye(&mut self, events: &mut Events) {
         let mut open = 0;
         for client in &mut self.clients {
+            if client.stage == Stage::Joined && !client.slow && client.web.is_some() {
+                send_web_close(client, &mut self.web_scratch);
+            }
             match &mut client.stream {
                 Some(stream) if client.stage == Stage::Joined && !client.slow => {
                     if let Some(tls) = &mut client.tls {
@@ -420,6 +438,7 @@ impl Worker {
                 _ => {
                     client.stream = None;
                     client.tls = None;
+                    client.web = None;
                 }
             }
         }
@@ -453,6 +472,7 @@ impl Worker {
                 if closed {
                     client.stream = None;
                     client.tls = None;
+                    client.web = None;
                     open -= 1;
                 }
             }
@@ -619,13 +639,13 @@ impl Worker {
                                 }
                             }
                         }
-                        let name = self.shared.plan.name(client.index);
-                        match self.shared.plan.proto {
-                            Proto::Chat => {
-                                client.out.extend_from_slice(name.as_bytes());
-                                client.out.push(b'\n');
+                        match &self.shared.plan.web {
+                            // The name goes once the upgrade is answered.
+                            Some(web) => {
+                                let socket = web.start(client.index, &mut client.out);
+                                client.web = Some(Box::new(socket));
                             }
-                            Proto::Irc => irc::write_register(&mut client.out, &name),
+                            None => queue_greeting(&self.shared.plan, client),
                         }
                         client.stage = Stage::Handshake;
                     }
@@ -678,6 +698,10 @@ impl Worker {
             while client.out.len() < SEND_BATCH_BYTES && client.next_seq < plan.messages {
                 queue_message(client, &mut self.counts, plan, now);
             }
+        }
+        if let Some(web) = &mut client.web {
+            // Whatever was queued since the last write: this batch, a probe, the name.
+            web.frame_lines(&mut client.out, &mut self.web_scratch);
         }
         if client.tls.is_some() {
             match flush_tls(client) {
@@ -839,7 +863,7 @@ impl Worker {
                 && received.starts_with(b"! ")
             {
                 // A server turning a connection away (full, say) may do it before TLS.
-                result = refused_in_plain_text(&self.shared, client, received);
+                result = refused_in_plain_text(&self.shared, client, received, "TLS");
             }
             let replied = lines.replied || tls.wants_write();
             client.tls = Some(tls);
@@ -872,6 +896,7 @@ impl Worker {
             let _ = self.poll.registry().deregister(&mut stream);
         }
         client.tls = None;
+        client.web = None;
         let shared = &self.shared;
         let name = shared.plan.name(client.index);
         match (client.stage, &end) {
@@ -910,6 +935,14 @@ impl Worker {
                 shared.fail(format!("TLS with {} failed: {err}{hint}", shared.plan.addr));
             } else if self.phase < Phase::Done {
                 log::warn!("{name}: TLS failed: {err}");
+                shared.disconnected.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let End::Web(err) = &end {
+            if matches!(client.stage, Stage::Connecting | Stage::Handshake) {
+                shared.fail(format!("WebSocket with {} failed: {err}", shared.plan.addr));
+            } else if self.phase < Phase::Done {
+                log::warn!("{name}: {err}");
                 shared.disconnected.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -1094,10 +1127,15 @@ fn decrypt(
     Ok(())
 }
 
-/// The first bytes on a TLS connection were a `! ...` line instead of a handshake: a chat
-/// server's refusal, sent before TLS. `! server full` counts as refused; anything else
-/// ends the run.
-fn refused_in_plain_text(shared: &Shared, client: &Client, received: &[u8]) -> Result<(), End> {
+/// The first bytes on a TLS connection were a `! ...` line instead of a handshake (or on a
+/// WebSocket one instead of the answer to the upgrade): a chat server's refusal, sent
+/// before `what`. `! server full` counts as refused; anything else ends the run.
+fn refused_in_plain_text(
+    shared: &Shared,
+    client: &Client,
+    received: &[u8],
+    what: &str,
+) -> Result<(), End> {
     let line = received
         .split(|&byte| byte == b'\n')
         .next()
@@ -1106,11 +1144,46 @@ fn refused_in_plain_text(shared: &Shared, client: &Client, received: &[u8]) -> R
         return Err(End::Refused);
     }
     shared.fail(format!(
-        "the server did not accept {} (in plain text, before TLS): {}",
+        "the server did not accept {} (in plain text, before {what}): {}",
         shared.plan.name(client.index),
         String::from_utf8_lossy(line)
     ));
     Err(End::Fatal)
+}
+
+/// Queues the client's first line(s): its name, or IRC's registration.
+fn queue_greeting(plan: &Plan, client: &mut Client) {
+    let name = plan.name(client.index);
+    match plan.proto {
+        Proto::Chat => {
+            client.out.extend_from_slice(name.as_bytes());
+            client.out.push(b'\n');
+        }
+        Proto::Irc => irc::write_register(&mut client.out, &name),
+    }
+}
+
+/// Queues a WebSocket closing frame and writes what the socket (or the TLS session)
+/// takes at once: the end of the run, so nothing is waited for.
+fn send_web_close(client: &mut Client, scratch: &mut Vec<u8>) {
+    let Some(web) = &mut client.web else {
+        return;
+    };
+    web.write_close(&mut client.out, scratch);
+    if client.tls.is_some() {
+        let _ = flush_tls(client);
+        return;
+    }
+    let Some(stream) = &mut client.stream else {
+        return;
+    };
+    while client.written < client.out.len() {
+        match stream.write(&client.out[client.written..]) {
+            Ok(written) => client.written += written,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
 }
 
 /// Queues the client's next measured message, stamped `now`, padded to the plan's size.
@@ -1144,6 +1217,9 @@ impl Lines<'_> {
     /// chosen here, once per read, so that each protocol's loop calls its own classifier
     /// directly (the chat protocol's loop is the one the benchmarks' numbers come from).
     fn take(&mut self, client: &mut Client, data: &[u8]) -> Result<(), End> {
+        if client.web.is_some() {
+            return self.take_web(client, data);
+        }
         match self.shared.plan.proto {
             Proto::Chat => self.take_with(client, data, marker::classify),
             Proto::Irc => self.take_with(client, data, irc::classify),
@@ -1184,6 +1260,79 @@ impl Lines<'_> {
             client.carry_partial(&rest[start..]);
         }
         Ok(())
+    }
+
+    /// Handles what the server sent over WebSocket: the answer to the upgrade (then the
+    /// name goes), and frames, each text message one line (`--web` speaks only the chat
+    /// protocol).
+    fn take_web(&mut self, client: &mut Client, data: &[u8]) -> Result<(), End> {
+        let Some(mut web) = client.web.take() else {
+            return Ok(());
+        };
+        let result = self.take_frames(client, &mut web, data);
+        client.web = Some(web);
+        result
+    }
+
+    fn take_frames(
+        &mut self,
+        client: &mut Client,
+        web: &mut WebSocket,
+        mut data: &[u8],
+    ) -> Result<(), End> {
+        if !web.upgraded() {
+            let accept = self.shared.plan.web.as_ref().map_or("", Web::accept);
+            match web.read_head(data, accept) {
+                Ok(Some(rest)) => {
+                    queue_greeting(&self.shared.plan, client);
+                    self.replied = true;
+                    data = rest;
+                }
+                Ok(None) => return Ok(()),
+                // A chat server turning a connection away does it before HTTP.
+                Err(WebError::NotHttp(line)) if line.starts_with(b"! ") => {
+                    let before = "the WebSocket upgrade";
+                    return refused_in_plain_text(self.shared, client, &line, before);
+                }
+                Err(err) => return Err(End::Web(err)),
+            }
+        }
+        web.decode(data, |frame| match frame {
+            Frame::Text(bytes, ends) => self.message(client, bytes, ends),
+            Frame::Close(code) => {
+                let code = code.map_or(String::new(), |code| format!(" {code}"));
+                let closed = format!("closed by the server (WebSocket close{code})");
+                Err(End::Lost(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    closed,
+                )))
+            }
+        })?;
+        if web.answer_ping(&mut client.out) {
+            self.replied = true;
+        }
+        Ok(())
+    }
+
+    /// Handles bytes of one WebSocket message (a line, without its LF); `ends` with its
+    /// last ones. A message split between reads is carried as a line is.
+    fn message(&mut self, client: &mut Client, bytes: &[u8], ends: bool) -> Result<(), End> {
+        if ends && client.carry.is_empty() && !client.skipping {
+            return self.line(client, bytes, marker::classify(bytes));
+        }
+        client.carry_partial(bytes);
+        if !ends {
+            return Ok(());
+        }
+        let carried = std::mem::take(&mut client.carry);
+        let result = if std::mem::take(&mut client.skipping) {
+            Ok(())
+        } else {
+            self.line(client, &carried, marker::classify(&carried))
+        };
+        client.carry = carried;
+        client.carry.clear();
+        result
     }
 
     /// Acts on one line, `line` as read and `class` what it was found to be.
