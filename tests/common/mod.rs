@@ -8,9 +8,11 @@
 //! - `pane`: the real `chat-client` in a tmux pane.
 //! - `process`: the guard for any program a test starts, and its numbers in `/proc`.
 //! - `tls`: the test certificate authority, and running one test over plain TCP and TLS.
+//! - `browser`: headless Chromium driven over the DevTools protocol, for the web page.
 
 #![allow(dead_code)] // each test file uses a different part of this
 
+mod browser;
 mod client;
 mod pane;
 mod process;
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 // Each test file uses a different part of these too.
 #[allow(unused_imports)]
 pub use self::{
+    browser::{Browser, DESKTOP, PHONE, Page, TempDir},
     client::{
         Closed, TestClient, connect_from, drain_until_closed, pair, room_of, start_client,
         strip_stamp,
