@@ -265,7 +265,16 @@ fn write_queue(
     offset: &mut usize,
 ) -> (usize, Sent) {
     let mut cleared = 0;
-    while !pending.is_empty() {
+    loop {
+        // An empty chunk (a nudge for a transport with bytes of its own) is done at once.
+        while pending.front().is_some_and(|front| front.len() == *offset) {
+            pending.pop_front();
+            *offset = 0;
+            cleared += CHUNK_OVERHEAD;
+        }
+        if pending.is_empty() {
+            break;
+        }
         let slices: Vec<IoSlice<'_>> = pending
             .iter()
             .take(MAX_SLICES_PER_SEND)

@@ -26,6 +26,10 @@ const FRAME_BATCH: usize = 16 * 1024;
 /// The longest frame header (a masked frame with a 64-bit length).
 const MAX_HEADER: usize = 14;
 
+/// The client's bytes read at a time (headers and payloads together, so a line costs one
+/// read, not three).
+const READ_AHEAD: usize = 4 * 1024;
+
 /// What a binary message reads as: a byte that is never UTF-8, so it gets the answer a
 /// line that isn't text gets on TCP.
 const NOT_TEXT: &[u8] = &[0xff];
@@ -49,19 +53,19 @@ pub struct WebSocketStream {
 /// Where the reader is in the client's frames.
 #[derive(Debug, Default)]
 struct Reading {
-    /// A frame header being gathered.
-    header: Vec<u8>,
-    /// Payload bytes left in the current frame, its mask and how far into it.
+    /// Bytes read ahead from the client, from `at` on not yet used.
+    input: Vec<u8>,
+    at: usize,
+    /// In a data frame: its payload bytes left, its mask and how far into it.
+    in_data: bool,
     left: u64,
     mask: [u8; 4],
     mask_at: usize,
-    /// Set while in a data frame.
-    opcode: Option<OpCode>,
     is_final: bool,
     /// Whether the current message is binary (its bytes are skipped).
     binary: bool,
-    /// A control frame's payload (at most 125 bytes), gathered whole.
-    control: Vec<u8>,
+    /// A message ended and its LF is still to be read.
+    pending_lf: bool,
     /// The client sent a close frame (or broke the protocol): reads end.
     closed: bool,
 }
@@ -143,122 +147,110 @@ impl WebSocketStream {
                 *offset = 0;
                 pending.pop_front();
             }
-            queue.push_back(batch.into());
+            if !batch.is_empty() {
+                queue.push_back(batch.into());
+            }
         }
     }
 
     /// Reads the client's lines: HTTP bytes as they are before the upgrade, then the text
-    /// of its messages, each ending in LF.
+    /// of its messages, each ending in LF. Only the connection's thread reads.
     pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         if !self.upgraded.load(Ordering::SeqCst) {
             return (&self.inner).read(buf);
         }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let mut reading = lock(&self.reading);
         loop {
-            let mut reading = lock(&self.reading);
             if reading.closed {
                 return Ok(0);
             }
-            if reading.left > 0 && reading.opcode.is_some_and(is_data) {
-                // Payload straight into `buf`, unmasked there.
-                let want = buf
-                    .len()
-                    .min(usize::try_from(reading.left).unwrap_or(usize::MAX));
-                drop(reading);
-                let read = (&self.inner).read(&mut buf[..want])?;
-                if read == 0 {
-                    return Ok(0);
-                }
-                let mut reading = lock(&self.reading);
-                reading.unmask(&mut buf[..read]);
-                reading.left -= read as u64;
-                let ends = reading.left == 0 && reading.is_final;
-                if ends {
-                    reading.opcode = None;
-                }
-                if reading.binary {
-                    // Skipped: the message already read as one bad line.
-                    drop(reading);
-                    if ends {
-                        return Ok(self.end_of_message(buf));
+            if reading.pending_lf {
+                reading.pending_lf = false;
+                buf[0] = b'\n';
+                return Ok(1);
+            }
+            if reading.in_data {
+                if reading.left == 0 {
+                    reading.in_data = false;
+                    if reading.is_final {
+                        reading.pending_lf = true;
                     }
                     continue;
                 }
-                drop(reading);
-                if ends {
-                    return Ok(read + self.end_of_message(&mut buf[read..]));
+                if reading.input_len() == 0 && !self.fill(&mut reading)? {
+                    return Ok(0);
                 }
-                return Ok(read);
+                let take = reading
+                    .input_len()
+                    .min(usize::try_from(reading.left).unwrap_or(usize::MAX))
+                    .min(buf.len());
+                let Reading { input, at, .. } = &mut *reading;
+                buf[..take].copy_from_slice(&input[*at..*at + take]);
+                *at += take;
+                reading.unmask(&mut buf[..take]);
+                reading.left -= take as u64;
+                if reading.binary {
+                    // Skipped: the message already read as one bad line.
+                    continue;
+                }
+                return Ok(take);
             }
-            if reading.left == 0 && reading.opcode.is_some_and(is_data) {
-                // An empty final frame, or a non-final one: next header.
-                let is_final = reading.is_final;
-                reading.opcode = None;
-                if is_final {
-                    drop(reading);
-                    let written = self.end_of_message(buf);
-                    if written > 0 {
+            // A frame header, from what was read ahead.
+            let parsed = {
+                let mut cursor = Cursor::new(&reading.input[reading.at..]);
+                FrameHeader::parse(&mut cursor).map(|header| (header, cursor.position()))
+            };
+            match parsed {
+                Ok((Some((header, length)), used)) => {
+                    reading.at += usize::try_from(used).unwrap_or(0);
+                    if let Some(written) = self.start_frame(&mut reading, header, length, buf)? {
                         return Ok(written);
                     }
                 }
-                continue;
-            }
-            drop(reading);
-            if let Some(bytes) = self.next_frame(buf)? {
-                return Ok(bytes);
-            }
-        }
-    }
-
-    /// Writes the LF that ends a message into `buf` (or, if `buf` is full, nothing: the
-    /// next read starts with it).
-    fn end_of_message(&self, buf: &mut [u8]) -> usize {
-        match buf.first_mut() {
-            Some(byte) => {
-                *byte = b'\n';
-                1
-            }
-            None => {
-                // No room: the next read begins with the LF.
-                let mut reading = lock(&self.reading);
-                reading.opcode = Some(OpCode::Data(Data::Text));
-                reading.is_final = true;
-                reading.left = 0;
-                0
-            }
-        }
-    }
-
-    /// Reads the next frame header (and a control frame's payload, which it answers).
-    /// Returns bytes placed in `buf` for a binary message (which reads as a bad line).
-    fn next_frame(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
-        let mut byte = [0u8; 1];
-        loop {
-            {
-                let mut reading = lock(&self.reading);
-                let mut cursor = Cursor::new(&reading.header[..]);
-                match FrameHeader::parse(&mut cursor) {
-                    Ok(Some((header, length))) => {
-                        reading.header.clear();
-                        return self.start_frame(&mut reading, header, length, buf);
-                    }
-                    Ok(None) if reading.header.len() < MAX_HEADER => {}
-                    _ => {
-                        reading.closed = true;
-                        drop(reading);
-                        self.close(1002);
-                        return Ok(Some(0));
+                Ok((None, _)) if reading.input_len() < MAX_HEADER => {
+                    if !self.fill(&mut reading)? {
+                        return Ok(0);
                     }
                 }
+                _ => {
+                    reading.closed = true;
+                    self.close(1002);
+                    return Ok(0);
+                }
             }
-            // Headers are small: a byte at a time keeps payload bytes out of them.
-            if (&self.inner).read(&mut byte)? == 0 {
-                lock(&self.reading).closed = true;
-                return Ok(Some(0));
-            }
-            lock(&self.reading).header.push(byte[0]);
         }
     }
 
+    /// Reads more of the client's bytes ahead (at most [`READ_AHEAD`]); `false` at the end
+    /// of the stream.
+    fn fill(&self, reading: &mut Reading) -> io::Result<bool> {
+        if reading.at > 0 {
+            let at = reading.at;
+            reading.input.drain(..at);
+            reading.at = 0;
+        }
+        let have = reading.input.len();
+        reading.input.resize(READ_AHEAD.max(have + 1), 0);
+        let read = (&self.inner).read(&mut reading.input[have..]);
+        let read = match read {
+            Ok(read) => read,
+            Err(err) => {
+                reading.input.truncate(have);
+                return Err(err);
+            }
+        };
+        reading.input.truncate(have + read);
+        if read == 0 {
+            reading.closed = true;
+        }
+        Ok(read > 0)
+    }
+
+    /// Starts a frame whose header was read. Returns bytes placed in `buf` (a binary
+    /// message reads as a bad line), or `None` to go on reading.
     fn start_frame(
         &self,
         reading: &mut Reading,
@@ -274,26 +266,27 @@ impl WebSocketStream {
         };
         reading.mask = mask;
         reading.mask_at = 0;
-        reading.left = length;
-        reading.is_final = header.is_final;
         match header.opcode {
-            OpCode::Data(Data::Continue) => {
-                reading.opcode = Some(OpCode::Data(Data::Text));
+            OpCode::Data(data) => {
+                reading.in_data = true;
+                reading.left = length;
+                reading.is_final = header.is_final;
+                match data {
+                    Data::Text => reading.binary = false,
+                    Data::Binary => {
+                        reading.binary = true;
+                        // It reads as one line that isn't text, as on TCP.
+                        buf[..NOT_TEXT.len()].copy_from_slice(NOT_TEXT);
+                        return Ok(Some(NOT_TEXT.len()));
+                    }
+                    Data::Continue => {}
+                    Data::Reserved(_) => {
+                        reading.closed = true;
+                        self.close(1002);
+                        return Ok(Some(0));
+                    }
+                }
                 Ok(None)
-            }
-            OpCode::Data(Data::Text) => {
-                reading.opcode = Some(OpCode::Data(Data::Text));
-                reading.binary = false;
-                Ok(None)
-            }
-            OpCode::Data(Data::Binary) => {
-                reading.opcode = Some(OpCode::Data(Data::Text));
-                reading.binary = true;
-                // Its bytes are skipped as they come; it reads as one line that isn't
-                // text, as on TCP.
-                let written = NOT_TEXT.len().min(buf.len());
-                buf[..written].copy_from_slice(&NOT_TEXT[..written]);
-                Ok(Some(written))
             }
             OpCode::Control(control) => {
                 if length > 125 || !header.is_final {
@@ -301,12 +294,15 @@ impl WebSocketStream {
                     self.close(1002);
                     return Ok(Some(0));
                 }
-                reading.control.clear();
-                let mut payload = vec![0u8; usize::try_from(length).unwrap_or(0)];
-                read_exact(&self.inner, &mut payload)?;
+                let length = usize::try_from(length).unwrap_or(0);
+                while reading.input_len() < length {
+                    if !self.fill(reading)? {
+                        return Ok(Some(0));
+                    }
+                }
+                let mut payload = reading.input[reading.at..reading.at + length].to_vec();
+                reading.at += length;
                 reading.unmask(&mut payload);
-                reading.left = 0;
-                reading.opcode = None;
                 match control {
                     Control::Ping => self.queue_frame(OpCode::Control(Control::Pong), &payload),
                     Control::Close => {
@@ -314,14 +310,14 @@ impl WebSocketStream {
                         self.close(1000);
                         return Ok(Some(0));
                     }
-                    _ => {}
+                    Control::Pong => {}
+                    Control::Reserved(_) => {
+                        reading.closed = true;
+                        self.close(1002);
+                        return Ok(Some(0));
+                    }
                 }
                 Ok(None)
-            }
-            _ => {
-                reading.closed = true;
-                self.close(1002);
-                Ok(Some(0))
             }
         }
     }
@@ -361,16 +357,16 @@ impl WebSocketStream {
 }
 
 impl Reading {
+    fn input_len(&self) -> usize {
+        self.input.len() - self.at
+    }
+
     fn unmask(&mut self, bytes: &mut [u8]) {
         for byte in bytes {
             *byte ^= self.mask[self.mask_at % 4];
             self.mask_at = (self.mask_at + 1) % 4;
         }
     }
-}
-
-fn is_data(opcode: OpCode) -> bool {
-    matches!(opcode, OpCode::Data(_))
 }
 
 /// Each line of `lines` (ending in LF) as one text frame, without its LF.
@@ -385,16 +381,6 @@ fn frame_lines(lines: &[u8], out: &mut Vec<u8>) {
             out.extend_from_slice(line);
         }
     }
-}
-
-fn read_exact(inner: &Transport, mut buf: &mut [u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        match (&*inner).read(buf)? {
-            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
-            read => buf = &mut buf[read..],
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
