@@ -558,7 +558,7 @@ function setStatus(status, text = status) {
   button.dataset.state = status;
   button.textContent = text;
   button.disabled = status !== 'offline' || !state.everJoined;
-  button.title = button.disabled ? '' : 'Connect now';
+  button.title = button.disabled ? '' : 'Click to connect now';
 }
 
 // ---------------------------------------------------------------------------------------
@@ -604,7 +604,8 @@ function lost() {
   state.socket = null;
   state.joined = false;
   if (state.stopped) {
-    setStatus('offline', 'disconnected (join again)');
+    if (wasJoined) showLocal('disconnected: "join again" at the top comes back', true);
+    setStatus('offline', 'join again');
     return;
   }
   if (!state.everJoined) {
@@ -615,7 +616,8 @@ function lost() {
   }
   const seconds = state.retryMs / 1000;
   if (wasJoined) showLocal(`offline: the connection was lost; reconnecting in ${seconds} s`, true);
-  setStatus('offline', `offline, retrying in ${seconds} s`);
+  setStatus('offline');
+  $('status').title = `Reconnecting in ${seconds} s; click to try now`;
   state.retryTimer = setTimeout(connect, state.retryMs);
   state.retryMs = Math.min(state.retryMs * 2, RETRY_MAX_MS);
 }
@@ -921,7 +923,7 @@ function drawNotifyButton() {
   const possible = 'Notification' in window && window.isSecureContext;
   button.hidden = !possible || !state.everJoined || Notification.permission === 'denied';
   state.notifications = possible && Notification.permission === 'granted';
-  button.textContent = state.notifications ? 'Notifying' : 'Notify me';
+  button.textContent = state.notifications ? 'Notifying of mentions' : 'Notify me of mentions';
   button.disabled = state.notifications;
 }
 
