@@ -88,9 +88,21 @@ fn page_colour(page: &Page, name: &str) -> String {
 fn two_browser_users_and_a_tcp_user_chat_both_ways() {
     let (server, web) = web_server(0, &[]);
     let mut tcp = TestClient::join(server.addr, "tcp1");
+    tcp.send("said before anyone came");
+    tcp.sync();
     let browser = Browser::start();
     let web1 = log_in(&browser, web, "web1");
     tcp.expect("* web1 joined #lobby");
+    // The room's history, replayed to a joiner, is dimmed and keeps its own time.
+    web1.wait_text("tcp1: said before anyone came");
+    assert_eq!(
+        web1.eval(
+            "[...document.querySelectorAll('[role=log] > *')]
+                .filter(line => line.innerText.includes('said before anyone came'))
+                .map(line => Number(getComputedStyle(line).opacity) < 1)"
+        ),
+        json!([true])
+    );
     let web2 = log_in(&browser, web, "web2");
     tcp.expect("* web2 joined #lobby");
     web1.wait_text("* web2 joined #lobby");
@@ -171,6 +183,8 @@ fn screenshots(browser: &Browser, page: &Page, tcp: &mut TestClient) {
     page.wait_text("Friday release");
     page.type_line("/nosuchcommand");
     page.wait_text("! unknown command /nosuchcommand");
+    tcp.send("web1: a line that mentions you");
+    page.wait_text("tcp1: web1: a line that mentions you");
     page.type_line("a link: https://example.com/a?b=1, and a long line that has to wrap at the edge of a phone's screen");
     page.screenshot("desktop-light");
     page.dark(true);
@@ -247,6 +261,8 @@ fn an_invite_link_opened_in_the_browser_joins_the_private_room() {
     owner.expect("guest: thanks for the invite");
     owner.send("welcome in");
     page.wait_text("owner: welcome in");
+    page.resize(PHONE);
+    page.screenshot("phone-private-room");
     // The address is the room's link, so a reload comes back to it.
     assert_eq!(
         page.eval("location.hash"),
@@ -343,10 +359,14 @@ fn the_page_reconnects_after_the_server_restarts() {
     page.type_line("/join #den");
     page.wait_text("* phoenix joined #den");
 
+    page.type_line("said before the restart");
+    page.wait_text("phoenix: said before the restart");
+
     server.signal(rustix::process::Signal::TERM);
     server.wait_exit(Duration::from_secs(10));
     page.wait_text("offline");
     page.wait_text("* server shutting down");
+    page.screenshot("desktop-offline");
 
     // The same web port again, once the old server's listener is gone.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -357,13 +377,18 @@ fn the_page_reconnects_after_the_server_restarts() {
     let (server, again) = web_server(web.port(), &["--data-dir", &data_dir]);
     assert_eq!(again, web);
 
-    // It logs in again with the password, and goes back to its room.
+    // It logs in again with the password, and goes back to its room: a second join.
     page.wait_for_within(
         RECONNECT_TIMEOUT,
         "the page back in #den",
-        "document.querySelector('h1').innerText === '#den'",
+        "[...document.querySelectorAll('[role=log] > *')]
+            .filter(line => line.innerText.endsWith('* phoenix joined #den')).length === 2",
     );
     page.wait_text("online");
+    assert_eq!(
+        page.eval("document.querySelector('h1').innerText"),
+        json!("#den")
+    );
     let mut watcher = TestClient::join(server.addr, "watcher");
     watcher.send("/whois phoenix");
     watcher.expect_prefix("* phoenix is registered, in #den");
@@ -373,6 +398,15 @@ fn the_page_reconnects_after_the_server_restarts() {
     page.wait_text("* watcher joined #den");
     page.type_line("risen");
     watcher.expect("phoenix: risen");
+    // Back in #den, the page was given the room's history again (dimmed).
+    assert_eq!(
+        page.eval(
+            "[...document.querySelectorAll('[role=log] > *')]
+                .filter(line => line.innerText.includes('phoenix: said before the restart'))
+                .map(line => Number(getComputedStyle(line).opacity) < 1)"
+        ),
+        json!([false, true])
+    );
     browser.assert_clean();
 }
 
