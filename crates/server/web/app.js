@@ -183,9 +183,8 @@ const OTHER_NOTICES = [
 /** Reads the text of a notice (after `* `) into {type, ...what the page needs of it}. */
 function parseNotice(text) {
   const welcome = new RegExp(`^welcome (${NAME}), you are in (.*)$`, 'su').exec(text);
-  if (welcome && parseMemberList(welcome[2])) {
-    return { type: 'welcome', name: welcome[1], list: parseMemberList(welcome[2]) };
-  }
+  const list = welcome && parseMemberList(welcome[2]);
+  if (list) return { type: 'welcome', name: welcome[1], list };
   if (text.startsWith('rooms:')) return { type: 'rooms', ...parseRoomList(text) };
   const members = text.startsWith('#') && parseMemberList(text);
   if (members) return { type: 'members', list: members };
@@ -575,6 +574,7 @@ function connect() {
   const socket = new WebSocket(socketUrl());
   state.socket = socket;
   state.joined = false;
+  $('status').hidden = false;
   setStatus('connecting', 'connecting…');
   socket.addEventListener('message', (event) => {
     if (state.socket === socket) receive(String(event.data));
@@ -611,7 +611,7 @@ function lost() {
   if (!state.everJoined) {
     // Still at the login form: the next Join connects again.
     setStatus('offline');
-    if (state.loggingIn) loginFailed('the connection was closed; try again');
+    if (state.loggingIn) loginFailed('no connection to the server; try again');
     return;
   }
   const seconds = state.retryMs / 1000;
@@ -686,12 +686,15 @@ function welcomed(parsed) {
   askRooms();
 }
 
-/** A refused name (or a refusal that closes the connection). */
+/** Refusals after which the server closes the connection. */
+const CLOSING = /^(you are banned|too many wrong passwords|no name received in time|server full|too many connections)/u;
+
+/** A refused name, or a refusal that closes the connection (the reconnect follows). */
 function refused(text) {
-  if (/^(you are banned|.* logged in from elsewhere$)/u.test(text)) state.stopped = true;
+  if (/^you are banned/u.test(text)) state.stopped = true;
   if (state.everJoined) showLocal(`! ${text}`, true);
-  if (/^too many wrong passwords|^no name received in time|^server full|^too many connections/u.test(text)) {
-    loginFailed(text);
+  if (CLOSING.test(text)) {
+    if (!state.everJoined) loginFailed(text);
     return;
   }
   // A password given for a name that is no longer registered (a server without its
@@ -846,9 +849,14 @@ function renamed(old, name) {
   if (isMe(old)) {
     state.name = name;
     rememberName(name);
-    const password = state.pendingPassword;
+    const pending = state.pendingPassword;
     // `/nick NEW PASSWORD` logs in to NEW: that password is the one for reconnecting.
-    state.password = password && fold(password.name) === fold(name) ? password.password : '';
+    // Another case of the same name keeps its password; another name has none.
+    if (pending && fold(pending.name) === fold(name)) {
+      state.password = pending.password;
+    } else if (fold(old) !== fold(name)) {
+      state.password = '';
+    }
     state.pendingPassword = null;
   }
   renameMember(old, name);
