@@ -155,7 +155,21 @@ fn two_browser_users_and_a_tcp_user_chat_both_ways() {
         assert_eq!(page_colour(&web1, name), terminal_colour(name), "{name}");
     }
 
-    // A mention from someone else is marked, and counted in the title while hidden.
+    // Notifications, once allowed (the page asks when its button is pressed).
+    web2.grant("notifications", &format!("http://{web}"));
+    web2.click(
+        "the notification button",
+        "element.tagName === 'BUTTON' && element.innerText === 'Notify me of mentions'",
+    );
+    web2.wait_text("Notifying of mentions");
+    // The page's notifications are kept instead of shown.
+    web2.eval(
+        "window.Notification = class { \
+             constructor(title, options) { (window.notified ||= []).push(`${title}: ${options.body}`); } \
+             addEventListener() {} }",
+    );
+    // A mention from someone else is marked, counted in the title while the tab is
+    // hidden, and notified; so is a private message.
     web2.eval(
         "Object.defineProperty(document, 'hidden', { value: true, configurable: true }); \
          document.dispatchEvent(new Event('visibilitychange'))",
@@ -165,6 +179,15 @@ fn two_browser_users_and_a_tcp_user_chat_both_ways() {
     web2.wait_for(
         "the unread count in the title",
         "document.title.startsWith('(1) #lobby')",
+    );
+    tcp.send("/msg web2 hello?");
+    web2.wait_text("tcp1 -> web2: hello?");
+    assert_eq!(
+        web2.eval("window.notified"),
+        json!([
+            "tcp1 in #lobby: web2: are you there?",
+            "tcp1 in #lobby: hello?"
+        ])
     );
     web2.eval("delete document.hidden; document.dispatchEvent(new Event('visibilitychange'))");
     web2.wait_for(
@@ -190,6 +213,11 @@ fn screenshots(browser: &Browser, page: &Page, tcp: &mut TestClient) {
     page.dark(true);
     page.screenshot("desktop-dark");
     page.resize(PHONE);
+    assert_eq!(
+        page.eval("document.documentElement.scrollWidth"),
+        json!(PHONE.0),
+        "nothing sticks out sideways at phone width"
+    );
     page.screenshot("phone-dark");
     page.dark(false);
     page.screenshot("phone-light");
@@ -248,6 +276,8 @@ fn an_invite_link_opened_in_the_browser_joins_the_private_room() {
     let browser = Browser::start();
     let page = browser.open("guest", &link);
     page.wait_text(&format!("You are invited to {room}"));
+    page.resize(PHONE);
+    page.screenshot("phone-login-invite");
     page.type_line("guest");
     owner.expect(&format!("* guest joined {room}"));
     page.wait_text(&format!("* #{bare} ("));
@@ -423,6 +453,21 @@ fn the_people_list_follows_joins_renames_and_quits() {
     alice.send("/nick alicia");
     alice.wait_for("* alice is now alicia");
     wait_members(&page, &["alicia", "bob", "watcher (you)"]);
+
+    // The topic is shown at the top while the room has one.
+    let banner = "document.querySelector('header').innerText";
+    alice.send("/topic weekly sync");
+    page.wait_for(
+        "the topic at the top",
+        &format!("{banner}.includes('weekly sync')"),
+    );
+    alice.send("/topic -");
+    page.wait_text("* alicia cleared the topic of #lobby");
+    page.wait_for(
+        "no topic at the top",
+        &format!("!{banner}.includes('weekly sync')"),
+    );
+
     bob.send("/quit");
     wait_members(&page, &["alicia", "watcher (you)"]);
     alice.send("/join #elsewhere");

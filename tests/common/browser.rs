@@ -305,6 +305,7 @@ impl Browser {
         let page = Page {
             cdp: Rc::clone(&self.cdp),
             session,
+            context,
             label: label.to_string(),
         };
         for domain in ["Runtime.enable", "Page.enable", "Log.enable"] {
@@ -362,6 +363,8 @@ impl Drop for Browser {
 pub struct Page {
     cdp: Rc<RefCell<Cdp>>,
     session: String,
+    /// Its browser context, which holds its permissions.
+    context: Value,
     pub label: String,
 }
 
@@ -371,6 +374,20 @@ impl Page {
             .borrow_mut()
             .call(Some(&self.session), method, params)
             .unwrap_or_else(|err| panic!("{}: {err}", self.label))
+    }
+
+    /// Grants `permission` (`notifications`) to `origin`, as if the person had allowed it
+    /// when the page asked.
+    pub fn grant(&self, permission: &str, origin: &str) {
+        self.cdp
+            .borrow_mut()
+            .call(
+                None,
+                "Browser.grantPermissions",
+                json!({ "permissions": [permission], "origin": origin,
+                        "browserContextId": self.context }),
+            )
+            .unwrap_or_else(|err| panic!("{}: {err}", self.label));
     }
 
     /// Goes to `url` and waits until the page has loaded.
