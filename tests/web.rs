@@ -398,7 +398,9 @@ fn the_page_reconnects_after_the_server_restarts() {
     page.wait_text("* server shutting down");
     page.screenshot("desktop-offline");
 
-    // The same web port again, once the old server's listener is gone.
+    // The same web port again, once the old server's listener is gone. Both this probe
+    // and the server bind with std's SO_REUSEADDR, so the old connections in TIME_WAIT
+    // don't hold the port; a listener still open would.
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpListener::bind(web).is_err() {
         assert!(Instant::now() < deadline, "{web} stayed in use");
