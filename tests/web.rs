@@ -37,19 +37,17 @@ fn log_in(browser: &Browser, web: SocketAddr, name: &str) -> Page {
     page
 }
 
-/// What the page lists as the room's people, one entry a person.
+/// The people the page lists beside the log (its first list), one entry a person.
+const MEMBERS: &str =
+    "[...document.querySelectorAll('aside ul:first-of-type li')].map(li => li.innerText)";
+
 fn members(page: &Page) -> Vec<String> {
-    let value = page.eval(
-        "[...document.querySelectorAll('aside ul:first-of-type li')].map(li => li.innerText)",
-    );
-    serde_json::from_value(value).expect("a list of strings")
+    serde_json::from_value(page.eval(MEMBERS)).expect("a list of strings")
 }
 
 fn wait_members(page: &Page, expected: &[&str]) {
-    let expression = format!(
-        "JSON.stringify([...document.querySelectorAll('aside ul:first-of-type li')].map(li => li.innerText)) === {}",
-        json!(json!(expected).to_string())
-    );
+    let expected_json = json!(expected).to_string();
+    let expression = format!("JSON.stringify({MEMBERS}) === {}", json!(expected_json));
     page.wait_for(&format!("the people {expected:?}"), &expression);
 }
 
@@ -75,7 +73,8 @@ fn terminal_colour(name: &str) -> String {
 /// The colour the page draws `name` in, in its first line that shows it.
 fn page_colour(page: &Page, name: &str) -> String {
     let expression = format!(
-        "getComputedStyle([...document.querySelectorAll('[role=log] span')].find(s => s.innerText === {})).color",
+        "getComputedStyle([...document.querySelectorAll('[role=log] span')]
+            .find(s => s.innerText === {})).color",
         json!(name)
     );
     page.eval(&expression)
@@ -165,7 +164,9 @@ fn two_browser_users_and_a_tcp_user_chat_both_ways() {
     // The page's notifications are kept instead of shown.
     web2.eval(
         "window.Notification = class { \
-             constructor(title, options) { (window.notified ||= []).push(`${title}: ${options.body}`); } \
+             constructor(title, options) { \
+                 (window.notified ||= []).push(`${title}: ${options.body}`); \
+             } \
              addEventListener() {} }",
     );
     // A mention from someone else is marked, counted in the title while the tab is
@@ -208,7 +209,10 @@ fn screenshots(browser: &Browser, page: &Page, tcp: &mut TestClient) {
     page.wait_text("! unknown command /nosuchcommand");
     tcp.send("web1: a line that mentions you");
     page.wait_text("tcp1: web1: a line that mentions you");
-    page.type_line("a link: https://example.com/a?b=1, and a long line that has to wrap at the edge of a phone's screen");
+    page.type_line(
+        "a link: https://example.com/a?b=1, and a long line that has to wrap at the edge of \
+         a phone's screen",
+    );
     page.screenshot("desktop-light");
     page.dark(true);
     page.screenshot("desktop-dark");
@@ -243,7 +247,8 @@ fn screenshots(browser: &Browser, page: &Page, tcp: &mut TestClient) {
     page.click("the 2 new button", "element.innerText === '2 new'");
     page.wait_for(
         "the log at its newest line",
-        "(l => l.scrollHeight - l.scrollTop - l.clientHeight < 5)(document.querySelector('[role=log]'))",
+        "(log => log.scrollHeight - log.scrollTop - log.clientHeight < 5)
+            (document.querySelector('[role=log]'))",
     );
     assert!(!page.text().contains("2 new"), "{}", page.text());
     browser.assert_clean();

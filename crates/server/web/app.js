@@ -177,7 +177,10 @@ const OTHER_NOTICES = [
   ['registered', new RegExp(`^(${NAME}) is registered; from now on connect with "`, 'u')],
   ['passwordChanged', new RegExp(`^the password of (${NAME}) is changed$`, 'u')],
   ['unregistered', new RegExp(`^(${NAME}) is no longer registered$`, 'u')],
-  ['other', /^(stats: |invitation to |history of |you are away: |you are back$|\/|\d+ bans?$|no bans$|\d+ messages? arrived while you were away$)/u],
+  ['other', new RegExp([
+    '^stats: ', '^invitation to ', '^history of ', '^you are away: ', '^you are back$', '^/',
+    '^\\d+ bans?$', '^no bans$', '^\\d+ messages? arrived while you were away$',
+  ].join('|'), 'u')],
 ];
 
 /** Reads the text of a notice (after `* `) into {type, ...what the page needs of it}. */
@@ -512,7 +515,8 @@ function drawTitle() {
 
 function drawMembers() {
   const list = $('members');
-  const names = [...state.members.values()].sort((a, b) => fold(a.name).localeCompare(fold(b.name)));
+  const names = [...state.members.values()]
+    .sort((a, b) => fold(a.name).localeCompare(fold(b.name)));
   list.replaceChildren(...names.map(({ name, away }) => {
     const item = document.createElement('li');
     const button = document.createElement('button');
@@ -687,7 +691,8 @@ function welcomed(parsed) {
 }
 
 /** Refusals after which the server closes the connection. */
-const CLOSING = /^(you are banned|too many wrong passwords|no name received in time|server full|too many connections)/u;
+const CLOSING = new RegExp(['^you are banned', '^too many wrong passwords',
+  '^no name received in time', '^server full', '^too many connections'].join('|'), 'u');
 
 /** A refused name, or a refusal that closes the connection (the reconnect follows). */
 function refused(text) {
@@ -754,7 +759,8 @@ function renameMember(old, name) {
     state.members.delete(fold(old));
     state.members.set(fold(name), { ...member, name });
   }
-  state.correspondents = state.correspondents.map((known) => (fold(known) === fold(old) ? name : known));
+  state.correspondents = state.correspondents
+    .map((known) => (fold(known) === fold(old) ? name : known));
   drawMembers();
 }
 
@@ -775,8 +781,11 @@ function enterRoom(room, key) {
 /** Keeps the address bar on the room, key and all: a reload comes back here. */
 function updateAddress() {
   const bare = state.room.slice(1);
-  const hash = fold(state.room) === '#lobby' ? '' : `#${bare}${state.roomKey ? `?key=${state.roomKey}` : ''}`;
-  if (location.hash !== hash) history.replaceState(null, '', hash || location.pathname + location.search);
+  const key = state.roomKey ? `?key=${state.roomKey}` : '';
+  const hash = fold(state.room) === '#lobby' ? '' : `#${bare}${key}`;
+  if (location.hash !== hash) {
+    history.replaceState(null, '', hash || location.pathname + location.search);
+  }
 }
 
 function isMe(name) {
@@ -789,7 +798,8 @@ function observe(parsed) {
   if (parsed.kind === 'private') {
     const other = isMe(parsed.from) ? parsed.to : parsed.from;
     if (!isMe(other)) {
-      state.correspondents = [other, ...state.correspondents.filter((known) => fold(known) !== fold(other))];
+      const rest = state.correspondents.filter((known) => fold(known) !== fold(other));
+      state.correspondents = [other, ...rest];
     }
   }
   if (parsed.kind === 'error') refusedAfterWelcome(parsed.text);
@@ -1065,8 +1075,10 @@ function walkHistory(step) {
 }
 
 function known() {
-  const others = [...state.members.values()].map((member) => member.name).filter((name) => !isMe(name));
-  const names = [...new Map([...others, ...state.correspondents].map((name) => [fold(name), name])).values()]
+  const others = [...state.members.values()].map((member) => member.name)
+    .filter((name) => !isMe(name));
+  const byFold = new Map([...others, ...state.correspondents].map((name) => [fold(name), name]));
+  const names = [...byFold.values()]
     .sort((a, b) => fold(a).localeCompare(fold(b)));
   const recipients = [...state.correspondents,
     ...names.filter((name) => !state.correspondents.some((known) => fold(known) === fold(name)))];
@@ -1082,7 +1094,8 @@ function onTab(event) {
     const before = input.value.slice(0, input.selectionStart);
     const { start, candidates } = complete(before, known());
     if (candidates.length === 0) return;
-    state.completion = { start, candidates, index: -1, after: input.value.slice(input.selectionStart) };
+    const after = input.value.slice(input.selectionStart);
+    state.completion = { start, candidates, index: -1, after };
   }
   event.preventDefault();
   const completion = state.completion;
