@@ -1,5 +1,6 @@
 //! Protocol-level tests: real clients against an in-process server on port 0, each one run
-//! twice: over plain TCP (`NAME::plain`) and over TLS (`NAME::tls`).
+//! three times: over plain TCP (`NAME::plain`), TLS (`NAME::tls`) and the web port's
+//! WebSocket (`NAME::web`).
 
 mod common;
 

@@ -9,13 +9,89 @@ use std::time::{Duration, Instant};
 use rustls::{ClientConnection, StreamOwned};
 use rustls_pki_types::ServerName;
 
-use super::tls::{client_config, is_tls};
+use super::tls::{client_config, is_tls, is_web};
 use super::{Lines, Process, TIMEOUT, show_lines};
 
-/// A client's connection: plain TCP, or TLS to a server that speaks it.
+/// A client's connection: plain TCP, TLS to a server that speaks it, or WebSocket to a
+/// web port (one message per line).
 enum Conn {
     Plain(TcpStream),
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+    Web(Box<WebConn>),
+}
+
+/// Lines over a WebSocket: what is written goes out a message per complete line; what
+/// comes in reads as the messages' text, each ending in LF.
+struct WebConn {
+    socket: tungstenite::WebSocket<TcpStream>,
+    incoming: Vec<u8>,
+    read_at: usize,
+    outgoing: Vec<u8>,
+}
+
+impl WebConn {
+    fn connect(stream: TcpStream, addr: SocketAddr) -> WebConn {
+        let url = format!("ws://{addr}/ws");
+        let (socket, _) = tungstenite::client(url.as_str(), stream)
+            .unwrap_or_else(|err| panic!("WebSocket upgrade at {url} failed: {err}"));
+        WebConn {
+            socket,
+            incoming: Vec::new(),
+            read_at: 0,
+            outgoing: Vec::new(),
+        }
+    }
+}
+
+impl Read for WebConn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use tungstenite::Message;
+        while self.read_at == self.incoming.len() {
+            let message = match self.socket.read() {
+                Ok(message) => message,
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Ok(0);
+                }
+                Err(tungstenite::Error::Io(err)) => return Err(err),
+                Err(tungstenite::Error::Protocol(_)) => return Ok(0),
+                Err(err) => return Err(std::io::Error::other(err)),
+            };
+            self.incoming.clear();
+            self.read_at = 0;
+            match message {
+                Message::Text(text) => self.incoming.extend_from_slice(text.as_bytes()),
+                Message::Binary(bytes) => self.incoming.extend_from_slice(&bytes),
+                Message::Close(_) => return Ok(0),
+                _ => continue,
+            }
+            self.incoming.push(b'\n');
+        }
+        let take = buf.len().min(self.incoming.len() - self.read_at);
+        buf[..take].copy_from_slice(&self.incoming[self.read_at..self.read_at + take]);
+        self.read_at += take;
+        Ok(take)
+    }
+}
+
+impl Write for WebConn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.outgoing.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        while let Some(end) = self.outgoing.iter().position(|&byte| byte == b'\n') {
+            let line: Vec<u8> = self.outgoing.drain(..=end).collect();
+            let line = &line[..line.len() - 1];
+            // Not UTF-8 goes as a binary message, which the server answers as such.
+            let message = match std::str::from_utf8(line) {
+                Ok(text) => tungstenite::Message::text(text),
+                Err(_) => tungstenite::Message::binary(line.to_vec()),
+            };
+            self.socket.send(message).map_err(std::io::Error::other)?;
+        }
+        Ok(())
+    }
 }
 
 impl Read for Conn {
@@ -23,6 +99,7 @@ impl Read for Conn {
         match self {
             Conn::Plain(stream) => stream.read(buf),
             Conn::Tls(stream) => stream.read(buf),
+            Conn::Web(web) => web.read(buf),
         }
     }
 }
@@ -32,6 +109,7 @@ impl Write for Conn {
         match self {
             Conn::Plain(stream) => stream.write(buf),
             Conn::Tls(stream) => stream.write(buf),
+            Conn::Web(web) => web.write(buf),
         }
     }
 
@@ -39,6 +117,7 @@ impl Write for Conn {
         match self {
             Conn::Plain(stream) => stream.flush(),
             Conn::Tls(stream) => stream.flush(),
+            Conn::Web(web) => web.flush(),
         }
     }
 }
@@ -84,7 +163,11 @@ impl TestClient {
             .expect("set write timeout");
         let socket = stream.try_clone().expect("clone stream");
         let tls = stream.peer_addr().is_ok_and(is_tls);
-        let conn = if tls {
+        let web = stream.peer_addr().is_ok_and(is_web);
+        let conn = if web {
+            let addr = stream.peer_addr().expect("the server's address");
+            Conn::Web(Box::new(WebConn::connect(socket, addr)))
+        } else if tls {
             let name = ServerName::IpAddress(
                 stream
                     .peer_addr()

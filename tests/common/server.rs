@@ -10,7 +10,7 @@ use std::time::Duration;
 use chat_server::store::SqliteStore;
 use chat_server::{Config, Listener, Server, ShutdownHandle};
 
-use super::tls::{Wire, current_wire, mark_tls, server_tls};
+use super::tls::{Wire, current_wire, mark_tls, mark_web, server_tls};
 use super::{Exit, Lines, Process, TIMEOUT, eventually};
 
 /// The config tests use unless they test a limit: defaults, but no flood control, so a test
@@ -68,13 +68,18 @@ pub fn start_server_with(config: Config) -> TestServer {
 pub fn start_server_on(listener: TcpListener, config: Config) -> TestServer {
     let store = Arc::new(SqliteStore::in_memory(config.history_days));
     let tls = (current_wire() == Wire::Tls).then(server_tls);
+    let web = current_wire() == Wire::Web;
+    let addr = listener.local_addr().expect("the listener's address");
     if tls.is_some() {
-        mark_tls(listener.local_addr().expect("the listener's address"));
+        mark_tls(addr);
+    }
+    if web {
+        mark_web(addr);
     }
     let listener = Listener {
         socket: listener,
         tls,
-        web: false,
+        web,
     };
     let server =
         Server::from_listeners(vec![listener], config, store).expect("serve on the listener");

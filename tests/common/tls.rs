@@ -1,6 +1,7 @@
 //! TLS for tests: a certificate authority made once per test process, a server certificate
 //! it signs for 127.0.0.1 and localhost, and which transport the current test runs on, so
-//! that one test body runs over plain TCP and over TLS (see `both_transports!`).
+//! that one test body runs over plain TCP, over TLS and over WebSocket (see
+//! `both_transports!`).
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -18,6 +19,8 @@ use rustls_pki_types::CertificateDer;
 pub enum Wire {
     Plain,
     Tls,
+    /// The web port's WebSocket (plain).
+    Web,
 }
 
 thread_local! {
@@ -107,6 +110,28 @@ fn tls_servers() -> &'static Mutex<HashSet<SocketAddr>> {
     SERVERS.get_or_init(Mutex::default)
 }
 
+/// The addresses of the web ports this process started.
+fn web_servers() -> &'static Mutex<HashSet<SocketAddr>> {
+    static SERVERS: OnceLock<Mutex<HashSet<SocketAddr>>> = OnceLock::new();
+    SERVERS.get_or_init(Mutex::default)
+}
+
+/// Notes that `addr` is a web port, so clients connecting to it speak WebSocket.
+pub fn mark_web(addr: SocketAddr) {
+    web_servers()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(addr);
+}
+
+/// Whether `addr` is a web port.
+pub fn is_web(addr: SocketAddr) -> bool {
+    web_servers()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .contains(&addr)
+}
+
 /// Notes that the server at `addr` speaks TLS, so clients connecting to it do too.
 pub fn mark_tls(addr: SocketAddr) {
     tls_servers()
@@ -123,7 +148,7 @@ pub fn is_tls(addr: SocketAddr) -> bool {
         .contains(&addr)
 }
 
-/// Runs each test body twice, as `NAME::plain` and `NAME::tls`.
+/// Runs each test body three times, as `NAME::plain`, `NAME::tls` and `NAME::web`.
 #[macro_export]
 macro_rules! both_transports {
     ($($(#[$meta:meta])* fn $name:ident() $body:block)*) => {
@@ -143,6 +168,11 @@ macro_rules! both_transports {
                 #[test]
                 fn tls() {
                     common::with_wire(common::Wire::Tls, body);
+                }
+
+                #[test]
+                fn web() {
+                    common::with_wire(common::Wire::Web, body);
                 }
             }
         )*
