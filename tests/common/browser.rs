@@ -183,13 +183,10 @@ impl Cdp {
 }
 
 /// Whether a logged error is one a test expects: the WebSocket to a server that is down
-/// refusing the page's reconnects (the restart test means it to), and the icon the
-/// browser asks for by itself, which the server doesn't have.
+/// refusing the page's reconnects (the restart test means it to).
 fn expected(params: &Value) -> bool {
-    let entry = &params["entry"];
-    let text = entry["text"].as_str().unwrap_or_default();
-    let url = entry["url"].as_str().unwrap_or_default();
-    text.starts_with("WebSocket connection to ") || url.ends_with("/favicon.ico")
+    let text = params["entry"]["text"].as_str().unwrap_or_default();
+    text.starts_with("WebSocket connection to ")
 }
 
 /// Headless Chromium with a fresh profile; killed, and its profile removed, when dropped.

@@ -147,6 +147,15 @@ fn answer(head: &[u8], tls: bool, origins: &[String]) -> Asked {
         );
         return Asked::Upgrade(response.into_bytes());
     }
+    // Browsers ask for an icon whatever the page says; there is none.
+    if path == "/favicon.ico" {
+        return Asked::Answer(response(
+            "204 No Content",
+            "image/x-icon",
+            "max-age=86400",
+            "",
+        ));
+    }
     match ASSETS.iter().find(|asset| asset.path == path) {
         Some(asset) => Asked::Answer(response(
             "200 OK",
