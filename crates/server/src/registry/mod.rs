@@ -1200,18 +1200,16 @@ impl State {
 
     /// The names of a room's members who are away.
     fn away_names(&self, room_key: &str) -> Vec<Arc<str>> {
-        let Some(room) = self.rooms.get(room_key) else {
-            return Vec::new();
-        };
-        room.members
+        // A cheap test per user (most are not away), not a name key per member: this runs
+        // on every join, and a name key is a Unicode skeleton.
+        let mut away: Vec<Arc<str>> = self
+            .users
             .values()
-            .filter(|member| {
-                self.users
-                    .get(&name_key(&member.name))
-                    .is_some_and(|user| user.away.is_some())
-            })
-            .map(|member| Arc::clone(&member.name))
-            .collect()
+            .filter(|user| user.away.is_some() && user.room == room_key)
+            .map(|user| Arc::clone(&user.name))
+            .collect();
+        away.sort_by_key(|name| fold_case(name));
+        away
     }
 
     /// The member list of a room (this instance's members and `remote` ones, `away` marked),
