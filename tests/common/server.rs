@@ -10,7 +10,7 @@ use std::time::Duration;
 use chat_server::store::SqliteStore;
 use chat_server::{Config, Listener, Server, ShutdownHandle};
 
-use super::tls::{Wire, current_wire, mark_tls, mark_web, server_tls};
+use super::tls::{Wire, current_wire, mark_tls, mark_web, server_tls, unmark};
 use super::{Exit, Lines, Process, TIMEOUT, eventually};
 
 /// The config tests use unless they test a limit: defaults, but no flood control, so a test
@@ -49,6 +49,7 @@ impl Drop for TestServer {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        unmark(self.addr);
     }
 }
 
@@ -106,6 +107,15 @@ pub struct ServerProcess {
     /// The web port's address, with `--web-port` (its ready line ends ` (web)`).
     pub web_addr: Option<SocketAddr>,
     process: Process,
+}
+
+impl Drop for ServerProcess {
+    /// Its TLS port may be another server's next.
+    fn drop(&mut self) {
+        if let Some(tls) = self.tls_addr {
+            unmark(tls);
+        }
+    }
 }
 
 impl ServerProcess {

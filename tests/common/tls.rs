@@ -124,6 +124,17 @@ pub fn mark_web(addr: SocketAddr) {
         .insert(addr);
 }
 
+/// Forgets what `addr` spoke, once its server is gone (another test's server may get the
+/// same port next).
+pub fn unmark(addr: SocketAddr) {
+    for servers in [tls_servers(), web_servers()] {
+        servers
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&addr);
+    }
+}
+
 /// Whether `addr` is a web port.
 pub fn is_web(addr: SocketAddr) -> bool {
     web_servers()

@@ -249,7 +249,13 @@ function mentions(text, name) {
 
 /** An invite in the page's own address: `#ROOM?key=KEY` (or just `#ROOM`). */
 function parseInvite(hash) {
-  const [room, query] = decodeURIComponent(hash.replace(/^#/, '')).split('?');
+  let text;
+  try {
+    text = decodeURIComponent(hash.replace(/^#/, ''));
+  } catch {
+    return null; // A malformed address is no invite (and must not stop the page).
+  }
+  const [room, query] = text.split('?');
   if (!room || !isName(room)) return null;
   return { room: `#${room}`, key: new URLSearchParams(query || '').get('key') };
 }

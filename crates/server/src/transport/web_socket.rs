@@ -104,36 +104,38 @@ impl WebSocketStream {
 
     /// Sends raw bytes, then frames lines from `pending` and sends them.
     pub(crate) fn send(&self, pending: &mut VecDeque<Chunk>, offset: &mut usize) -> (usize, Sent) {
-        {
-            let mut raw = lock(&self.raw);
-            let mut raw_offset = lock(&self.raw_offset);
-            if !raw.is_empty() {
-                match self.inner.send(&mut raw, &mut raw_offset) {
-                    (_, Sent::All) => {}
-                    (_, blocked_or_failed) => return (0, blocked_or_failed),
-                }
-            }
-        }
-        if !self.upgraded.load(Ordering::SeqCst) {
-            // Before the upgrade no line is meant for the browser: drop what was queued
-            // (a shutdown notice), counting it as sent.
-            let cleared = pending
-                .iter()
-                .map(|chunk| chunk.len() + CHUNK_OVERHEAD)
-                .sum();
-            pending.clear();
-            *offset = 0;
-            return (cleared, Sent::All);
-        }
         let mut framed = lock(&self.framed);
         let (queue, framed_offset) = &mut *framed;
         let mut cleared = 0;
         loop {
+            // A batch the socket took part of goes first: raw bytes (a pong, a closing
+            // frame) may only go between frames.
             if !queue.is_empty() {
                 match self.inner.send(queue, framed_offset) {
                     (_, Sent::All) => {}
                     (_, other) => return (cleared, other),
                 }
+            }
+            {
+                let mut raw = lock(&self.raw);
+                let mut raw_offset = lock(&self.raw_offset);
+                if !raw.is_empty() {
+                    match self.inner.send(&mut raw, &mut raw_offset) {
+                        (_, Sent::All) => {}
+                        (_, other) => return (cleared, other),
+                    }
+                }
+            }
+            if !self.upgraded.load(Ordering::SeqCst) {
+                // Before the upgrade no line is meant for the browser: drop what was
+                // queued (a shutdown notice), counting it as sent.
+                cleared += pending
+                    .iter()
+                    .map(|chunk| chunk.len() + CHUNK_OVERHEAD)
+                    .sum::<usize>();
+                pending.clear();
+                *offset = 0;
+                return (cleared, Sent::All);
             }
             if pending.is_empty() {
                 return (cleared, Sent::All);
@@ -337,9 +339,8 @@ impl WebSocketStream {
         let writes = matches!(how, std::net::Shutdown::Write | std::net::Shutdown::Both);
         if writes && self.upgraded.load(Ordering::SeqCst) {
             self.close(1000);
-            let mut raw = lock(&self.raw);
-            let mut raw_offset = lock(&self.raw_offset);
-            let _ = self.inner.send(&mut raw, &mut raw_offset);
+            // After any frame the socket took part of, as every raw byte is.
+            let _ = self.send(&mut VecDeque::new(), &mut 0);
         }
         self.inner.shutdown(how);
     }
