@@ -532,3 +532,57 @@ fn a_web_socket_from_another_origin_is_refused() {
         "* hello! send your name (1-32 letters, digits, _ or -)"
     );
 }
+
+#[test]
+fn a_browser_closing_its_socket_leaves_the_server_serving() {
+    // A closing frame from the page once made both writer threads spin on an empty
+    // chunk: nobody could join after it, and the server's CPU stayed at 100 %.
+    let (server, web) = web_server(0, &[]);
+    for round in 0..3 {
+        let stream = TcpStream::connect(web).expect("connect to the web port");
+        stream
+            .set_read_timeout(Some(common::TIMEOUT))
+            .expect("set read timeout");
+        let (mut socket, _) =
+            tungstenite::client(format!("ws://{web}/ws"), stream).expect("the upgrade");
+        socket.read().expect("a greeting");
+        let name = format!("leaver{round}");
+        socket
+            .send(tungstenite::Message::text(name.as_str()))
+            .expect("send the name");
+        let welcome = socket.read().expect("a welcome");
+        assert!(
+            welcome
+                .to_text()
+                .is_ok_and(|text| text.starts_with("* welcome leaver")),
+            "{welcome:?}"
+        );
+        socket.close(None).expect("close");
+        // The server answers the close with its own.
+        loop {
+            match socket.read() {
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed) => break,
+                Err(err) => panic!("after the close: {err}"),
+            }
+        }
+        let mut after = TestClient::join(server.addr, &format!("after{round}"));
+        after.send("/who");
+        after.expect_prefix("* #lobby (1): after");
+    }
+    // Spinning writers burn CPU with nothing to do: its CPU time stays put when idle.
+    let cpu = || cpu_ticks(server.pid());
+    let before = cpu();
+    std::thread::sleep(Duration::from_millis(500));
+    let spent = cpu() - before;
+    assert!(spent < 20, "the idle server used {spent} ticks in 0.5 s");
+}
+
+/// User plus system CPU time of a process, in clock ticks (`/proc/PID/stat`).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("the server's stat");
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |index: usize| fields.get(index).and_then(|text| text.parse::<u64>().ok());
+    field(11).unwrap_or(0) + field(12).unwrap_or(0)
+}
