@@ -5,8 +5,9 @@
 //! [`QUERY_TIMEOUT`](super::QUERY_TIMEOUT).
 //!
 //! The database is in WAL mode with `synchronous=NORMAL`: a committed batch survives the
-//! process being killed; each batch is committed as soon as the queue runs dry, so a line
-//! is on disk within milliseconds of being relayed.
+//! process being killed; a batch gathers for [`COMMIT_GATHER`] after its first write and is
+//! committed when the queue runs dry, so a line is on disk within milliseconds of being
+//! relayed.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -37,6 +38,9 @@ const QUEUE_JOBS: usize = 65_536;
 
 /// The most rows one transaction writes.
 const MAX_BATCH_ROWS: usize = 50_000;
+
+/// How long a write waits for the writes after it before they are committed together.
+const COMMIT_GATHER: Duration = Duration::from_millis(20);
 
 /// How often old history is deleted.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
@@ -620,6 +624,12 @@ impl StoreThread {
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             };
+            // A write waits a moment for those that follow it: one commit (and one wake-up
+            // of this thread) for a few milliseconds of chat, not one per line, which kept
+            // a core busy enough to show in the relay's latency.
+            if matches!(first, Job::Lines(_) | Job::Seen { .. }) {
+                thread::sleep(COMMIT_GATHER);
+            }
             let mut batch = Batch::default();
             let mut next = Some(first);
             while let Some(job) = next {
