@@ -223,7 +223,7 @@ impl TlsStream {
 
 /// Waits until the socket has something to read (or was closed); `false` if `timeout` ran
 /// out first.
-fn wait_readable(socket: &TcpStream, timeout: Option<Duration>) -> io::Result<bool> {
+pub(super) fn wait_readable(socket: &TcpStream, timeout: Option<Duration>) -> io::Result<bool> {
     let timespec = timeout.map(|timeout| Timespec {
         tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
         tv_nsec: i64::from(timeout.subsec_nanos()),

@@ -17,6 +17,7 @@ use chat_sync::lock;
 use tungstenite::protocol::frame::FrameHeader;
 use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 
+use super::tls_stream::wait_readable;
 use super::{Sent, Transport};
 use crate::queue::{CHUNK_OVERHEAD, Chunk};
 
@@ -239,7 +240,7 @@ impl WebSocketStream {
             // An idle browser keeps no buffer: wait for its bytes first, then make room.
             reading.input = Vec::new();
             if let Transport::Plain(socket) = &self.inner
-                && !wait_readable(socket)?
+                && !wait_readable(socket, socket.read_timeout()?)?
             {
                 return Err(io::ErrorKind::WouldBlock.into());
             }
@@ -375,25 +376,6 @@ impl Reading {
         for byte in bytes {
             *byte ^= self.mask[self.mask_at % 4];
             self.mask_at = (self.mask_at + 1) % 4;
-        }
-    }
-}
-
-/// Waits (up to the socket's read timeout) until `socket` has something to read or was
-/// closed; `false` if the timeout ran out.
-fn wait_readable(socket: &std::net::TcpStream) -> io::Result<bool> {
-    use rustix::event::{PollFd, PollFlags, Timespec, poll};
-    let timeout = socket.read_timeout()?.map(|timeout| Timespec {
-        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    });
-    loop {
-        let mut fds = [PollFd::new(socket, PollFlags::IN)];
-        match poll(&mut fds, timeout.as_ref()) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(err) => return Err(err.into()),
         }
     }
 }
