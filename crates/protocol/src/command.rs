@@ -199,10 +199,16 @@ pub fn parse_line(line: &str) -> Result<Command<'_>, ParseError> {
             let (name, password) = split_word(required("/nick NEW [PASSWORD]")?);
             Ok(Command::Nick { name, password })
         }
-        "history" => match arg.map(str::parse) {
+        "history" => match arg.map(|text| (text, text.parse::<usize>())) {
             None => Ok(Command::History(None)),
-            Some(Ok(count)) => Ok(Command::History(Some(count))),
-            Some(Err(_)) => Err(ParseError::Usage("/history [N]")),
+            Some((_, Ok(count))) => Ok(Command::History(Some(count))),
+            // More digits than a number holds is as many as there are.
+            Some((text, Err(_)))
+                if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Ok(Command::History(Some(usize::MAX)))
+            }
+            Some(_) => Err(ParseError::Usage("/history [N]")),
         },
         "register" => Ok(Command::Register(required("/register PASSWORD")?)),
         "password" => match split_word(required("/password OLD NEW")?) {
@@ -441,6 +447,11 @@ mod tests {
             ("/msg", Err(ParseError::Usage("/msg NAME TEXT"))),
             ("/me", Err(ParseError::Usage("/me ACTION"))),
             ("/join", Err(ParseError::Usage("/join ROOM [KEY]"))),
+            (
+                "/history 99999999999999999999999",
+                Ok(Command::History(Some(usize::MAX))),
+            ),
+            ("/history -1", Err(ParseError::Usage("/history [N]"))),
             ("/dance", Err(ParseError::UnknownCommand("dance".into()))),
             ("/", Err(ParseError::UnknownCommand("".into()))),
             (
