@@ -624,12 +624,12 @@ impl StoreThread {
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             };
-            // A write waits a moment for those that follow it: one commit (and one wake-up
-            // of this thread) for a few milliseconds of chat, not one per line, which kept
-            // a core busy enough to show in the relay's latency.
-            if matches!(first, Job::Lines(_) | Job::Seen { .. }) {
-                thread::sleep(COMMIT_GATHER);
-            }
+            // A write waits a moment for those that follow it: one commit for a few
+            // milliseconds of chat, not one per line (which kept a core busy enough to show
+            // in the relay's latency). A query ends the wait: it is answered at once, after
+            // what came before it.
+            let gather_until = matches!(first, Job::Lines(_) | Job::Seen { .. })
+                .then(|| Instant::now() + COMMIT_GATHER);
             let mut batch = Batch::default();
             let mut next = Some(first);
             while let Some(job) = next {
@@ -646,10 +646,21 @@ impl StoreThread {
                         return;
                     }
                 }
-                next = if batch.lines.len() < MAX_BATCH_ROWS {
-                    queue.try_recv().ok()
-                } else {
-                    None
+                if batch.lines.len() >= MAX_BATCH_ROWS {
+                    break;
+                }
+                next = match queue.try_recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => {
+                        let left = gather_until
+                            .and_then(|until| until.checked_duration_since(Instant::now()));
+                        match left {
+                            Some(left) if !batch.lines.is_empty() || !batch.seen.is_empty() => {
+                                queue.recv_timeout(left).ok()
+                            }
+                            _ => None,
+                        }
+                    }
                 };
             }
             self.commit(&mut batch);
