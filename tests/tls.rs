@@ -34,14 +34,20 @@ fn logged_fingerprint(server: &ServerProcess) -> String {
     line.rsplit(' ').next().unwrap_or_default().to_string()
 }
 
-/// The certificate a TLS server at `addr` presents now, from a fresh handshake.
+/// The certificate a TLS server at `addr` presents now, from a fresh handshake that the
+/// test authority verifies.
 fn presented(addr: SocketAddr) -> CertificateDer<'static> {
+    presented_with(addr, client_config())
+}
+
+/// The certificate presented to a client with `config`, after its greeting.
+fn presented_with(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> CertificateDer<'static> {
     let socket = TcpStream::connect(addr).expect("connect");
     socket
         .set_read_timeout(Some(TIMEOUT))
         .expect("read timeout");
     let name = ServerName::IpAddress(addr.ip().into());
-    let session = ClientConnection::new(client_config(), name).expect("a session");
+    let session = ClientConnection::new(config, name).expect("a session");
     let mut stream = StreamOwned::new(session, socket);
     let mut greeting = [0u8; 8];
     stream
@@ -309,22 +315,7 @@ fn presented_unverified(addr: SocketAddr) -> CertificateDer<'static> {
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
         .with_no_client_auth();
-    let socket = TcpStream::connect(addr).expect("connect");
-    socket
-        .set_read_timeout(Some(TIMEOUT))
-        .expect("read timeout");
-    let session = ClientConnection::new(Arc::new(config), ServerName::IpAddress(addr.ip().into()))
-        .expect("a session");
-    let mut stream = StreamOwned::new(session, socket);
-    let mut greeting = [0u8; 8];
-    stream.read_exact(&mut greeting).expect("a greeting");
-    stream
-        .conn
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .expect("a certificate")
-        .clone()
-        .into_owned()
+    presented_with(addr, Arc::new(config))
 }
 
 #[test]

@@ -440,11 +440,7 @@ impl<'a> Connection<'a> {
                 // A name taken back from a ghost may be back in a private room: its
                 // client needs the link (to know, and to come back after a reconnect).
                 if let Some((room, Some(secret))) = self.registry.room_key(&key) {
-                    let links =
-                        rooms::links_for(self.shared, self.outbox.transport(), &room, &secret);
-                    let links = links.iter().map(String::as_str).collect();
-                    let notice = Notice::PrivateRoom { room: &room, links };
-                    self.outbox.send_borrowed(&notice.into());
+                    self.tell_link(&room, &secret);
                 }
                 self.member = Some(Membership {
                     registry: self.registry,

@@ -37,10 +37,7 @@ impl Connection<'_> {
                 // A member knows the room's link (and their client that the room is
                 // private, and how to come back after a reconnect).
                 if private && let Some((room, Some(key))) = self.registry.room_key(&member.key) {
-                    let links = self.links(&room, &key);
-                    let links = links.iter().map(String::as_str).collect();
-                    let notice = Notice::PrivateRoom { room: &room, links };
-                    outbox.send_borrowed(&notice.into());
+                    self.tell_link(&room, &key);
                 }
             }
             Err(MoveError::AlreadyThere) => {
@@ -70,6 +67,14 @@ impl Connection<'_> {
         links_for(self.shared, self.outbox.transport(), room, key)
     }
 
+    /// `* #ROOM is private; invite link: ...`, with this client's links.
+    pub(super) fn tell_link(&self, room: &str, key: &RoomKey) {
+        let links = self.links(room, key);
+        let links = links.iter().map(String::as_str).collect();
+        let notice = Notice::PrivateRoom { room, links };
+        self.outbox.send_borrowed(&notice.into());
+    }
+
     /// `/create [ROOM]`.
     pub(super) fn create(&mut self, room: Option<&str>) {
         let Some(member) = &self.member else {
@@ -81,10 +86,7 @@ impl Connection<'_> {
                 if self.logs(log::Level::Info) {
                     log::info!("{} {} created a private room", self.peer, member.name);
                 }
-                let links = self.links(&room, &key);
-                let links = links.iter().map(String::as_str).collect();
-                let notice = Notice::PrivateRoom { room: &room, links };
-                outbox.send_borrowed(&notice.into());
+                self.tell_link(&room, &key);
             }
             Err(RoomError::Move(MoveError::InvalidRoom(reason))) => {
                 let room = Quoted::new(room.unwrap_or_default());
@@ -106,10 +108,7 @@ impl Connection<'_> {
             };
             match key {
                 Some(key) => {
-                    let links = self.links(&room, &key);
-                    let links = links.iter().map(String::as_str).collect();
-                    let notice = Notice::PrivateRoom { room: &room, links };
-                    outbox.send_borrowed(&notice.into());
+                    self.tell_link(&room, &key);
                 }
                 None => outbox.send_borrowed(&Notice::PublicRoom { room: &room }.into()),
             }

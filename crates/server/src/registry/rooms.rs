@@ -7,6 +7,8 @@ use std::sync::Arc;
 use chat_protocol::{self as protocol, LOBBY, Notice, ServerLine, fold_case, name_key};
 
 use super::{Change, MoveError, Private, Registry, Room, State};
+use chat_sync::lock;
+
 use crate::queue::{Chunk, Outbox, line_chunk};
 use crate::room_key::{RoomKey, random_room_name};
 
@@ -117,7 +119,7 @@ impl Registry {
 
     /// The user's room, and its key if it is private (for `/invite` alone).
     pub fn room_key(&self, key: &str) -> Option<(String, Option<RoomKey>)> {
-        let state = lock_state(self);
+        let state = lock(&self.state);
         let user = state.users.get(key)?;
         let room = state.rooms.get(&user.room)?;
         let secret = room.private.as_ref().map(|private| private.key.clone());
@@ -161,7 +163,7 @@ impl Registry {
     /// If the room is public or the user doesn't own it, or there is no random source.
     pub fn rekey(&self, key: &str) -> Result<(String, RoomKey), RoomError> {
         let fresh = RoomKey::generate().map_err(|_| RoomError::NoRandom)?;
-        let mut state = lock_state(self);
+        let mut state = lock(&self.state);
         let State { users, rooms, .. } = &mut *state;
         let user = users.get(key).ok_or(RoomError::NoSuchUser)?;
         let room = rooms.get_mut(&user.room).ok_or(RoomError::NoSuchUser)?;
@@ -177,7 +179,7 @@ impl Registry {
 
     /// `/topic`: the user's room's topic line.
     pub fn topic(&self, key: &str) -> Option<Chunk> {
-        let state = lock_state(self);
+        let state = lock(&self.state);
         let user = state.users.get(key)?;
         let room = state.rooms.get(&user.room)?;
         let line = match &room.topic {
@@ -336,7 +338,7 @@ impl Registry {
 
     /// The address someone online is connected from.
     pub fn address_of(&self, key: &str) -> Option<IpAddr> {
-        let state = lock_state(self);
+        let state = lock(&self.state);
         let user = state.users.get(key)?;
         let address = user.outbox.transport().peer_addr().ok()?;
         Some(address.ip())
@@ -344,7 +346,7 @@ impl Registry {
 
     /// The members of the user's room (their outboxes), to tell them all something.
     pub fn room_outboxes(&self, key: &str) -> Vec<Arc<Outbox>> {
-        let state = lock_state(self);
+        let state = lock(&self.state);
         let Some(user) = state.users.get(key) else {
             return Vec::new();
         };
@@ -368,7 +370,7 @@ impl Registry {
 
     /// Users and rooms here, and lines relayed per second over the last minute.
     pub fn counts(&self) -> (usize, usize, f64) {
-        let mut state = lock_state(self);
+        let mut state = lock(&self.state);
         let (users, rooms) = (state.users.len(), state.rooms.len());
         (users, rooms, state.relayed.per_second())
     }
@@ -403,8 +405,4 @@ fn close(outbox: &Arc<Outbox>, last: Option<&ServerLine<'_>>) {
     }
     outbox.finish();
     outbox.transport().shutdown(Shutdown::Read);
-}
-
-fn lock_state(registry: &Registry) -> std::sync::MutexGuard<'_, State> {
-    chat_sync::lock(&registry.state)
 }
