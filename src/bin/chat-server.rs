@@ -14,6 +14,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGXFSZ};
 use signal_hook::iterator::Signals;
 
 use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
+use chat_server::cluster::{Cluster, ClusterOptions};
 use chat_server::store::{DataDir, SqliteStore, StartError, Store, default_data_dir};
 use chat_server::tls::{CertSource, Tls};
 use chat_server::{Config, IpNet, Listener, Server, listen, parse_exempt, raise_fd_limit};
@@ -129,6 +130,16 @@ struct Args {
     /// Keep everything in memory and write no file: nothing survives a restart.
     #[arg(long)]
     ephemeral: bool,
+
+    /// Join the cluster of instances that share this Redis (redis://HOST:PORT[/DB]):
+    /// names, rooms and private messages span them all (see docs/cluster.md).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
+
+    /// Prefix for this cluster's keys and channels, so that two clusters can share one
+    /// Redis.
+    #[arg(long, value_name = "NAME", requires = "redis")]
+    cluster: Option<String>,
 
     /// Lines of a room's history a joiner is shown (0 = none; at most --history-max).
     #[arg(long, default_value_t = Config::default().replay_lines, value_name = "N")]
@@ -309,7 +320,18 @@ fn run(args: Args) -> anyhow::Result<()> {
             web: true,
         });
     }
-    let server = Server::from_listeners(listeners, config, store).context("failed to start")?;
+    let cluster = match &args.redis {
+        Some(url) => {
+            let options = ClusterOptions {
+                url: url.clone(),
+                name: args.cluster.clone(),
+            };
+            Some(Cluster::connect(&options).context("failed to join the cluster")?)
+        }
+        None => None,
+    };
+    let server =
+        Server::in_cluster(listeners, config, store, cluster).context("failed to start")?;
 
     // Only SIGINT and SIGTERM stop the server. A closed terminal (SIGHUP) or a stray
     // SIGUSR1/SIGUSR2 must not drop everyone, so they are logged and otherwise ignored.

@@ -45,6 +45,11 @@ pub trait Directory: Send + Sync + Debug {
 
     /// Rooms with members on other instances, and how many.
     fn remote_rooms(&self) -> Vec<(String, usize)>;
+
+    /// Sends a private message from `from` to the user with key `to_key`, if they are on
+    /// another instance; returns their name as it is shown. Called under the registry's
+    /// lock: it only queues the message.
+    fn relay_private(&self, from: &str, to_key: &str, text: &str) -> Option<String>;
 }
 
 /// The directory of a server that is the only instance: the names its users hold, and no
@@ -76,6 +81,10 @@ impl Directory for LocalDirectory {
 
     fn remote_rooms(&self) -> Vec<(String, usize)> {
         Vec::new()
+    }
+
+    fn relay_private(&self, _from: &str, _to_key: &str, _text: &str) -> Option<String> {
+        None
     }
 }
 

@@ -21,6 +21,9 @@ pub struct RoomEvent {
     /// Who did it, as their name is shown.
     pub from: Arc<str>,
     pub kind: EventKind,
+    /// Whether the room's members are shown it (a join, leave or quit in a room past
+    /// `--announce-limit` is not).
+    pub shown: bool,
 }
 
 /// What kind of thing happened.
@@ -48,6 +51,15 @@ impl RoomEvent {
     /// are not).
     pub fn is_history(&self) -> bool {
         matches!(self.kind, EventKind::Chat(_) | EventKind::Action(_))
+    }
+
+    /// Whether the one who did it gets its line too (their own chat line and their own
+    /// join or reconnection they don't: they were told otherwise).
+    pub fn echoed(&self) -> bool {
+        !matches!(
+            self.kind,
+            EventKind::Chat(_) | EventKind::Joined | EventKind::Reconnected
+        )
     }
 
     /// The line a joiner replaying the room's history gets for it: `= TIME LINE`.
@@ -97,6 +109,7 @@ mod tests {
             time: SystemTime::UNIX_EPOCH,
             from: "bob".into(),
             kind,
+            shown: true,
         };
         let cases = [
             (EventKind::Chat("hi".into()), "bob: hi"),

@@ -19,6 +19,7 @@
 //! - `meter`: lines relayed per second, for `/stats`.
 //! - [`event`]: room events, numbered and timed, and the [`EventSink`] seam.
 //! - [`directory`]: name claims and room membership across instances.
+//! - [`cluster`]: several instances as one through Redis: name leases, the bus, failures.
 //! - `queue`: each client's bounded queue of lines, and pacing.
 //! - `writer`: the writer threads that drain the queues.
 //! - [`transport`]: a client's socket and how lines are encoded on it (plain or TLS).
@@ -32,6 +33,7 @@ mod account;
 mod address;
 mod ban;
 mod capacity;
+pub mod cluster;
 pub mod config;
 mod connection;
 pub mod directory;

@@ -18,9 +18,11 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::address::{Addresses, TooMany};
 use crate::ban::Bans;
 use crate::capacity;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::connection;
-use crate::directory::LocalDirectory;
+use crate::directory::{Directory, LocalDirectory};
+use crate::event::EventSink;
 use crate::log_limit::LogLimit;
 use crate::password::Passwords;
 use crate::queue::Outbox;
@@ -99,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) registry: Registry,
     pub(crate) store: Arc<dyn Store>,
+    /// This instance's part of a cluster (`--redis`), if it is in one.
+    pub(crate) cluster: Option<Arc<Cluster>>,
     writers: Writers,
     connections: Connections,
     /// Connections served at once: `--max-clients`, or less if the system can't take it
@@ -253,6 +257,20 @@ impl Server {
         config: Config,
         store: Arc<dyn Store>,
     ) -> io::Result<Server> {
+        Server::in_cluster(listeners, config, store, None)
+    }
+
+    /// Serves on already bound listeners as one instance of `cluster` (when given): names
+    /// are claimed and public rooms' events delivered through it.
+    ///
+    /// # Errors
+    /// As [`Server::from_listeners`].
+    pub fn in_cluster(
+        listeners: Vec<Listener>,
+        config: Config,
+        store: Arc<dyn Store>,
+        cluster: Option<Arc<Cluster>>,
+    ) -> io::Result<Server> {
         config.validate()?;
         if listeners.is_empty() {
             return Err(io::Error::new(
@@ -276,7 +294,10 @@ impl Server {
                 web: listener.web,
             });
         }
-        let directory = Arc::new(LocalDirectory::default());
+        let (directory, sinks): (Arc<dyn Directory>, Vec<Arc<dyn EventSink>>) = match &cluster {
+            Some(cluster) => (cluster.directory(), vec![cluster.sink()]),
+            None => (Arc::new(LocalDirectory::default()), Vec::new()),
+        };
         let capacity = capacity::measure(CONNECTION_STACK_BYTES);
         if config.max_clients > capacity.clients {
             log::warn!(
@@ -297,14 +318,18 @@ impl Server {
             listening,
             started: Instant::now(),
             refused: AtomicU64::new(0),
-            registry: Registry::new(config.rules(), directory, Arc::clone(&store), Vec::new()),
+            registry: Registry::new(config.rules(), directory, Arc::clone(&store), sinks),
             store,
+            cluster,
             writers: Writers::start(config.writer_thread_count())?,
             connections: Connections::default(),
             stopping: AtomicBool::new(false),
             waker,
             config,
         });
+        if let Some(cluster) = &shared.cluster {
+            cluster.start(shared.registry.clone())?;
+        }
         Ok(Server {
             listeners,
             poll,
@@ -338,6 +363,9 @@ impl Server {
     pub fn run(mut self) -> io::Result<()> {
         let result = self.accept_until_shutdown();
         self.stop_connections();
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.stop();
+        }
         self.shared.writers.stop();
         // Everything relayed is handed to the store by now: write it before returning.
         self.shared.store.close();

@@ -368,6 +368,19 @@ impl Connection<'_> {
              uptime {uptime}, memory {memory}, store {store}, connections {connections}, \
              refused {refused}"
         );
+        let text = match &self.shared.cluster {
+            Some(cluster) => format!(
+                "{text}, instance {}, cluster {} instances{}",
+                cluster.id(),
+                cluster.size(),
+                if cluster.is_up() {
+                    ""
+                } else {
+                    " (unreachable)"
+                }
+            ),
+            None => text,
+        };
         self.outbox.send_borrowed(&Notice::Stats(&text).into());
     }
 

@@ -26,6 +26,7 @@ use crate::queue::{Chunk, Delivery, Outbox, line_chunk};
 use crate::room_key::RoomKey;
 use crate::store::{LineKind, RoomTail, Store, StoredLine, Unavailable};
 
+mod relay;
 mod rooms;
 
 pub use rooms::RoomError;
@@ -232,6 +233,7 @@ fn stored_event(room: &Arc<str>, line: StoredLine) -> RoomEvent {
             LineKind::Chat => EventKind::Chat(line.text),
             LineKind::Action => EventKind::Action(line.text),
         },
+        shown: true,
     }
 }
 
@@ -281,6 +283,9 @@ struct State {
     entries: u64,
     /// Chat lines and actions relayed, per second.
     relayed: LineMeter,
+    /// Public rooms' events are delivered by the cluster's bus, in the order every
+    /// instance gets them, rather than here as they happen (see [`Registry::set_relayed`]).
+    bus: bool,
 }
 
 /// What one critical section did: lines queued for the writers, events for the sinks.
@@ -335,6 +340,7 @@ impl Registry {
                 rules,
                 entries: 0,
                 relayed: LineMeter::default(),
+                bus: false,
             })),
             directory,
             store,
@@ -477,9 +483,11 @@ impl Registry {
                 time,
                 from: Arc::clone(&from),
                 kind: EventKind::Chat(text.to_string()),
+                shown: true,
             })
             .collect();
         self.with_state(|state, change| {
+            let bus = state.bus;
             let State {
                 users,
                 rooms,
@@ -491,6 +499,14 @@ impl Registry {
             user.active = Instant::now();
             let room = rooms.get_mut(&user.room)?;
             relayed.add(count as u64);
+            if bus && room.private.is_none() {
+                // Numbered and delivered when the bus brings them back.
+                for mut event in events {
+                    event.room = Arc::clone(&room.name);
+                    change.events.push(Arc::new(event));
+                }
+                return None;
+            }
             let keep = room.keeps(rules);
             for mut event in events {
                 event.room = Arc::clone(&room.name);
@@ -538,8 +554,23 @@ impl Registry {
     ) -> Result<Option<Arc<Outbox>>, NoSuchUser> {
         self.with_state(|state, change| {
             let target_key = name_key(to);
-            if !state.users.contains_key(key) || !state.users.contains_key(&target_key) {
+            if !state.users.contains_key(key) {
                 return Err(NoSuchUser);
+            }
+            if !state.users.contains_key(&target_key) {
+                let sender = state.users.get_mut(key).ok_or(NoSuchUser)?;
+                let shown = self
+                    .directory
+                    .relay_private(&sender.name, &target_key, text)
+                    .ok_or(NoSuchUser)?;
+                sender.active = Instant::now();
+                let line = line_chunk(&ServerLine::Private {
+                    from: &sender.name,
+                    to: &shown,
+                    text,
+                });
+                change.delivery.push(&sender.outbox, &line);
+                return Ok(None);
             }
             if let Some(sender) = state.users.get_mut(key) {
                 sender.active = Instant::now();
@@ -590,6 +621,12 @@ impl Registry {
                 .claim(&new_key)
                 .map_err(|_| self.held(&new_key, new_name))?;
         }
+        self.rename_claimed(key, new_name)
+    }
+
+    /// [`Registry::rename`], the new name's key claimed already (or the same as the old).
+    fn rename_claimed(&self, key: &str, new_name: &Name) -> Result<String, JoinError> {
+        let new_key = name_key(new_name);
         self.with_state(|state, change| {
             let Some(mut user) = state.users.remove(key) else {
                 self.directory.release(&new_key);
@@ -665,9 +702,16 @@ impl Registry {
             let new_room = match state.rooms.contains_key(&room_key) {
                 true => None,
                 false => {
-                    let (recent, topic) = match state.wake(&room_key) {
-                        Some(recent) => (recent, seed.and_then(|seed| seed.1)),
-                        None => seed.unwrap_or_default(),
+                    let keep = state.rules.replay_lines;
+                    let (recent, topic) = match (state.wake(&room_key), seed) {
+                        // Relayed lines kept while nobody here was in the room, after
+                        // what the store has from before (read as this instance started
+                        // hearing them, so together they leave nothing out).
+                        (Some(recent), Some((stored, topic))) if state.bus => {
+                            (recent.after(stored, keep), topic)
+                        }
+                        (Some(recent), seed) => (recent, seed.and_then(|seed| seed.1)),
+                        (None, seed) => seed.unwrap_or_default(),
                     };
                     Some(Room::new(&room_name, recent, topic))
                 }
@@ -693,7 +737,7 @@ impl Registry {
             let state = lock(&self.state);
             (
                 state.rooms.contains_key(room_key),
-                state.dormant.contains_key(room_key),
+                state.dormant.contains_key(room_key) && !state.bus,
                 state.rules.replay_lines,
             )
         };
@@ -938,15 +982,16 @@ impl Room {
     }
 
     /// The room's next event (numbered, not yet delivered).
-    fn event(&mut self, from: &Arc<str>, time: SystemTime, kind: EventKind) -> Arc<RoomEvent> {
+    fn event(&mut self, from: &Arc<str>, kind: EventKind, shown: bool) -> Arc<RoomEvent> {
         let seq = self.recent.next_seq;
         self.recent.next_seq += 1;
         Arc::new(RoomEvent {
             room: Arc::clone(&self.name),
             seq,
-            time,
+            time: SystemTime::now(),
             from: Arc::clone(from),
             kind,
+            shown,
         })
     }
 
@@ -984,8 +1029,22 @@ impl State {
         change: &mut Change,
     ) -> Option<Chunk> {
         let room = self.rooms.get_mut(room_key)?;
+        if self.bus && room.private.is_none() {
+            // Numbered and delivered when the bus brings it back.
+            let event = Arc::new(RoomEvent {
+                room: Arc::clone(&room.name),
+                seq: 0,
+                time: SystemTime::now(),
+                from: Arc::clone(from),
+                kind,
+                shown: deliver,
+            });
+            let chunk = line_chunk(&event.line());
+            change.events.push(event);
+            return Some(chunk);
+        }
         let keep = room.keeps(&self.rules);
-        let event = room.event(from, SystemTime::now(), kind);
+        let event = room.event(from, kind, deliver);
         room.remember(&event, keep);
         let chunk = line_chunk(&event.line());
         if deliver {

@@ -749,6 +749,7 @@ mod tests {
             time: SystemTime::now(),
             from: from.into(),
             kind: EventKind::Chat(text.to_string()),
+            shown: true,
         })
     }
 

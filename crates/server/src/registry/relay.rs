@@ -1,0 +1,215 @@
+//! What the cluster's bus brings to this instance's users: public rooms' events, numbered
+//! in the one order every instance gets them; private messages from users elsewhere; the
+//! quits of users whose instance went away; and the switch to delivering here alone while
+//! the other instances are out of reach.
+
+use std::sync::Arc;
+
+use chat_protocol::{Name, Notice, ServerLine, fold_case};
+
+use super::{Change, Recent, Registry, State};
+use crate::event::RoomEvent;
+use crate::queue::line_chunk;
+
+impl Registry {
+    /// With `true`, public rooms' events are delivered when the bus brings them back
+    /// ([`Registry::deliver_relayed`]), so members on every instance see them in one order;
+    /// with `false` (no cluster, or the cluster out of reach) they are delivered here at
+    /// once. Going back to the bus forgets the rooms' numbering, which the bus's takes over.
+    pub fn set_relayed(&self, relayed: bool) {
+        let mut state = super::lock(&self.state);
+        if relayed && !state.bus {
+            for room in state.rooms.values_mut() {
+                room.recent.next_seq = 0;
+            }
+            for recent in state.dormant.values_mut() {
+                recent.next_seq = 0;
+            }
+        }
+        state.bus = relayed;
+    }
+
+    /// Whether public rooms' events go through the bus.
+    pub fn is_relayed(&self) -> bool {
+        super::lock(&self.state).bus
+    }
+
+    /// Delivers events the bus brought, numbered by it, to this instance's members of
+    /// their rooms, and keeps their history lines for joiners. An event numbered below
+    /// what a room has seen is already in its replayed history (it was read from the store
+    /// as the room was made here) and is not delivered twice.
+    pub fn deliver_relayed(&self, events: Vec<RoomEvent>) {
+        self.with_state(|state, change| {
+            for event in events {
+                state.deliver_relayed(event, change);
+            }
+        });
+    }
+
+    /// Delivers here, numbered here, events that were made for the bus but can't go
+    /// through it (Redis went away as they were made).
+    pub fn deliver_unrelayed(&self, events: impl IntoIterator<Item = RoomEvent>) {
+        self.with_state(|state, change| {
+            for mut event in events {
+                let Some(room) = state.rooms.get(&fold_case(&event.room)) else {
+                    continue;
+                };
+                event.seq = room.recent.next_seq.max(1);
+                state.deliver_relayed(event, change);
+            }
+        });
+    }
+
+    /// A private message from a user on another instance, to this instance's user with
+    /// key `to_key` (if they are still here).
+    pub fn deliver_private(&self, from: &str, to_key: &str, text: &str) {
+        self.with_state(|state, change| {
+            if let Some(target) = state.users.get(to_key) {
+                let line = line_chunk(&ServerLine::Private {
+                    from,
+                    to: &target.name,
+                    text,
+                });
+                change.delivery.push(&target.outbox, &line);
+            }
+        });
+    }
+
+    /// Users of another instance are gone without a word of their own (it died or shut
+    /// down): this instance's members of their rooms are told `* NAME quit (REASON)`.
+    pub fn remote_quits(&self, gone: &[(String, String)], reason: &str) {
+        self.with_state(|state, change| {
+            for (name, room_key) in gone {
+                let Some(room) = state.rooms.get(room_key) else {
+                    continue;
+                };
+                let line = line_chunk(
+                    &Notice::Quit {
+                        name,
+                        reason: Some(reason),
+                    }
+                    .into(),
+                );
+                for member in room.members.values() {
+                    change.delivery.push(&member.outbox, &line);
+                }
+            }
+        });
+    }
+
+    /// A notice to everyone on this instance (`* TEXT`).
+    pub fn tell_everyone(&self, text: &str) {
+        self.wall(&Notice::Other(text).into());
+    }
+
+    /// This instance's users: their keys, names and rooms (as the rooms are shown, `None`
+    /// for a private one), to claim their names again and tell the cluster where they are.
+    pub fn local_users(&self) -> Vec<(String, Arc<str>, Option<Arc<str>>)> {
+        let state = super::lock(&self.state);
+        state
+            .users
+            .iter()
+            .map(|(key, user)| {
+                let room = state
+                    .rooms
+                    .get(&user.room)
+                    .filter(|room| room.private.is_none())
+                    .map(|room| Arc::clone(&room.name));
+                (key.clone(), Arc::clone(&user.name), room)
+            })
+            .collect()
+    }
+
+    /// Gives this instance's user with key `key`, whose name someone elsewhere took while
+    /// this instance was cut off, the name `new_name` (claimed already): they and their
+    /// room are told. Returns the new key.
+    pub fn force_rename(&self, key: &str, new_name: &Name) -> Option<String> {
+        let old = super::lock(&self.state)
+            .users
+            .get(key)
+            .map(|user| Arc::clone(&user.name))?;
+        let new_key = self.rename_claimed(key, new_name).ok()?;
+        let text = format!(
+            "{old} was taken on another server while this one was cut off: you are now {new_name}"
+        );
+        if let Some(user) = super::lock(&self.state).users.get(&new_key) {
+            user.outbox.send_borrowed(&Notice::Other(&text).into());
+        }
+        Some(new_key)
+    }
+}
+
+impl State {
+    fn deliver_relayed(&mut self, event: RoomEvent, change: &mut Change) {
+        let room_key = fold_case(&event.room);
+        let replay_lines = self.rules.replay_lines;
+        let Some(room) = self.rooms.get_mut(&room_key) else {
+            // Nobody here is in the room: its last lines are kept for whoever joins it.
+            self.remember_dormant(&room_key, event, replay_lines);
+            return;
+        };
+        if event.seq < room.recent.next_seq {
+            return;
+        }
+        room.recent.next_seq = event.seq + 1;
+        let keep = room.keeps(&self.rules);
+        let event = Arc::new(event);
+        room.remember(&event, keep);
+        if !event.shown {
+            return;
+        }
+        let chunk = line_chunk(&event.line());
+        let author = (!event.echoed()).then(|| fold_case(&event.from));
+        for (member_key, member) in &room.members {
+            if author.as_ref() != Some(member_key) {
+                change.delivery.push(&member.outbox, &chunk);
+            }
+        }
+    }
+
+    /// Keeps a relayed event of a room with no member here among its dormant lines.
+    fn remember_dormant(&mut self, room_key: &str, event: RoomEvent, keep: usize) {
+        if !self.dormant.contains_key(room_key) {
+            if self.dormant.len() >= self.rules.max_rooms
+                && let Some(oldest) = self.dormant_order.pop_front()
+            {
+                self.dormant.remove(&oldest);
+            }
+            self.dormant.insert(room_key.to_string(), Recent::default());
+            self.dormant_order.push_back(room_key.to_string());
+        }
+        let Some(recent) = self.dormant.get_mut(room_key) else {
+            return;
+        };
+        if event.seq < recent.next_seq {
+            return;
+        }
+        recent.next_seq = event.seq + 1;
+        if keep == 0 || !event.is_history() {
+            return;
+        }
+        if recent.lines.len() >= keep {
+            recent.lines.pop_front();
+        }
+        recent.lines.push_back(Arc::new(event));
+    }
+}
+
+impl Recent {
+    /// The lines of `self` (kept here) after those of `older` (read from the store), each
+    /// once, at most `keep` of them, numbered on from the later of the two.
+    pub(super) fn after(self, older: Recent, keep: usize) -> Recent {
+        let next_seq = self.next_seq.max(older.next_seq);
+        let first_here = self.lines.front().map_or(u64::MAX, |event| event.seq);
+        let mut lines: std::collections::VecDeque<Arc<RoomEvent>> = older
+            .lines
+            .into_iter()
+            .filter(|event| event.seq < first_here)
+            .chain(self.lines)
+            .collect();
+        while lines.len() > keep {
+            lines.pop_front();
+        }
+        Recent { lines, next_seq }
+    }
+}

@@ -1,0 +1,332 @@
+//! Several `chat-server` processes joined through a real `redis-server` (started per test
+//! on a free port, persistence off) behave as one server: chat, private messages, renames
+//! and member lists across instances, unique names under a race, one order for a room's
+//! members wherever they are, an instance killed, and Redis stopped and started again.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Lines, ServerProcess, TempDir, TestClient, eventually};
+use rustix::process::Signal;
+
+/// A `redis-server` of the test's own, on a free port of 127.0.0.1, stopped when dropped.
+struct Redis {
+    port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl Redis {
+    fn start() -> Redis {
+        for _ in 0..5 {
+            let mut redis = Redis {
+                port: free_port(),
+                dir: TempDir::new("redis"),
+                child: None,
+            };
+            if redis.run() {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start (is it installed? .ci/run installs it)");
+    }
+
+    /// Starts it on its port; whether it answers PING in time.
+    fn run(&mut self) -> bool {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--dir"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (.ci/run installs it)");
+        self.child = Some(child);
+        eventually(Duration::from_secs(5), || self.pings())
+    }
+
+    fn pings(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+        let mut reply = [0u8; 7];
+        stream.write_all(b"PING\r\n").is_ok()
+            && stream.read_exact(&mut reply).is_ok()
+            && &reply == b"+PONG\r\n"
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Stops it (SIGKILL: nothing is saved anyway).
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free port")
+}
+
+/// An instance of the cluster that shares `redis`.
+fn instance(redis: &Redis, extra: &[&str]) -> ServerProcess {
+    let url = redis.url();
+    let mut args = vec!["--redis", url.as_str(), "--flood-rate", "0"];
+    args.extend_from_slice(extra);
+    ServerProcess::start(&args)
+}
+
+/// Waits until `client`'s `/who` lists exactly `members` (each instance learns of the
+/// others' users from the bus, a moment after they join).
+fn wait_members(client: &mut TestClient, expected: &str) {
+    let mut last = String::new();
+    let ok = eventually(Duration::from_secs(10), || {
+        last = client.sync();
+        last == expected
+    });
+    assert!(ok, "/who never said {expected:?}; last {last:?}");
+}
+
+#[test]
+fn instances_share_rooms_names_and_private_messages() {
+    let redis = Redis::start();
+    let (a, b) = (instance(&redis, &[]), instance(&redis, &[]));
+    let mut alice = TestClient::join(a.addr, "alice");
+    let mut bob = TestClient::join(b.addr, "bob");
+    alice.wait_for("* bob joined #lobby");
+    wait_members(&mut bob, "* #lobby (2): alice, bob");
+
+    // Names are unique across instances, ignoring case.
+    let mut other = TestClient::connect(b.addr);
+    other.send("ALICE");
+    other.expect("! name \"ALICE\" is taken, choose another");
+
+    alice.send("hello from a");
+    bob.wait_for("alice: hello from a");
+    bob.send("/me waves");
+    alice.wait_for("* bob waves");
+    bob.wait_for("* bob waves");
+    bob.send("/msg alice psst");
+    alice.wait_for("bob -> alice: psst");
+    bob.wait_for("bob -> alice: psst");
+
+    bob.send("/nick rob");
+    alice.wait_for("* bob is now rob");
+    wait_members(&mut alice, "* #lobby (2): alice, rob");
+    // The old name is free again, on either instance.
+    let mut new_bob = TestClient::join(a.addr, "bob");
+    alice.wait_for("* bob joined #lobby");
+    new_bob.send("hi rob");
+    bob.wait_for("bob: hi rob");
+
+    // Rooms span instances.
+    alice.send("/join #dev");
+    bob.send("/join #dev");
+    alice.wait_for("* rob joined #dev");
+    wait_members(&mut bob, "* #dev (2): alice, rob");
+    alice.send("/rooms");
+    alice.wait_until("/rooms with both rooms", |line| {
+        line.starts_with("* rooms:") && line.contains("#dev (2)") && line.contains("#lobby (1)")
+    });
+}
+
+#[test]
+fn exactly_one_of_two_instances_racing_for_a_name_gets_it() {
+    let redis = Redis::start();
+    let (a, b) = (instance(&redis, &[]), instance(&redis, &[]));
+    for round in 0..20 {
+        let name = format!("racer{round}");
+        let (addr_a, addr_b) = (a.addr, b.addr);
+        let claim = |addr| {
+            let name = name.clone();
+            thread::spawn(move || {
+                let mut client = TestClient::connect(addr);
+                client.send(&name);
+                let answer = client.line();
+                (answer.starts_with("* welcome"), answer, client)
+            })
+        };
+        let (first, second) = (claim(addr_a), claim(addr_b));
+        let first = first.join().expect("first claimer");
+        let second = second.join().expect("second claimer");
+        assert!(
+            first.0 != second.0,
+            "round {round}: exactly one must win; got {:?} and {:?}",
+            first.1,
+            second.1
+        );
+    }
+}
+
+#[test]
+fn members_on_every_instance_see_a_room_in_one_order() {
+    let redis = Redis::start();
+    let instances = [
+        instance(&redis, &[]),
+        instance(&redis, &[]),
+        instance(&redis, &[]),
+    ];
+    let mut listeners: Vec<TestClient> = instances
+        .iter()
+        .enumerate()
+        .map(|(index, server)| TestClient::join(server.addr, &format!("ear{index}")))
+        .collect();
+    let mut senders: Vec<TestClient> = instances
+        .iter()
+        .enumerate()
+        .map(|(index, server)| TestClient::join(server.addr, &format!("mouth{index}")))
+        .collect();
+    wait_members(
+        &mut listeners[0],
+        "* #lobby (6): ear0, ear1, ear2, mouth0, mouth1, mouth2",
+    );
+    for listener in &mut listeners[1..] {
+        wait_members(
+            listener,
+            "* #lobby (6): ear0, ear1, ear2, mouth0, mouth1, mouth2",
+        );
+    }
+    const LINES: usize = 200;
+    let floods: Vec<_> = senders
+        .drain(..)
+        .enumerate()
+        .map(|(index, mut sender)| {
+            thread::spawn(move || {
+                for line in 0..LINES {
+                    sender.send(&format!("{index}-{line}"));
+                }
+                sender
+            })
+        })
+        .collect();
+    let _senders: Vec<TestClient> = floods
+        .into_iter()
+        .map(|flood| flood.join().expect("sender"))
+        .collect();
+    let heard: Vec<Vec<String>> = listeners
+        .iter_mut()
+        .map(|listener| {
+            let mut lines = Vec::new();
+            while lines.len() < 3 * LINES {
+                let line = listener.line();
+                if line.starts_with("mouth") {
+                    lines.push(line);
+                }
+            }
+            lines
+        })
+        .collect();
+    for (index, lines) in heard.iter().enumerate().skip(1) {
+        let first_difference = lines.iter().zip(&heard[0]).position(|(a, b)| a != b);
+        assert_eq!(
+            first_difference, None,
+            "ear{index} heard the room in another order than ear0"
+        );
+    }
+}
+
+#[test]
+fn a_killed_instance_leaves_the_cluster_and_frees_its_names() {
+    let redis = Redis::start();
+    let a = instance(&redis, &[]);
+    let b = instance(&redis, &[]);
+    let mut alice = TestClient::join(a.addr, "alice");
+    let _bob = TestClient::join(b.addr, "bob");
+    alice.wait_for("* bob joined #lobby");
+    let killed = Instant::now();
+    b.signal(Signal::KILL);
+    let gone = eventually(Duration::from_secs(16), || alice.has_pending());
+    assert!(gone, "nothing came within 16 s of the SIGKILL");
+    alice.wait_for("* bob quit (server lost)");
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    eprintln!("an instance's users were gone {took:?} after its SIGKILL");
+    // The name is free (its lease ran out).
+    let mut new_bob = TestClient::connect(a.addr);
+    let free = eventually(Duration::from_secs(5), || {
+        new_bob = TestClient::connect(a.addr);
+        new_bob.send("bob");
+        new_bob.line().starts_with("* welcome bob")
+    });
+    assert!(free, "bob stayed taken; {}", new_bob.transcript());
+    alice.wait_for("* bob joined #lobby");
+}
+
+#[test]
+fn a_stopped_instance_gives_its_names_back_at_once() {
+    let redis = Redis::start();
+    let a = instance(&redis, &[]);
+    let mut b = instance(&redis, &[]);
+    let _bob = TestClient::join(b.addr, "bob");
+    let mut alice = TestClient::join(a.addr, "alice");
+    wait_members(&mut alice, "* #lobby (2): alice, bob");
+    b.signal(Signal::TERM);
+    b.wait_exit(Duration::from_secs(10));
+    let mut new_bob = TestClient::connect(a.addr);
+    new_bob.send("bob");
+    new_bob.expect_prefix("* welcome bob");
+}
+
+#[test]
+fn chat_goes_on_without_redis_and_the_cluster_comes_back() {
+    let mut redis = Redis::start();
+    let (a, b) = (instance(&redis, &[]), instance(&redis, &[]));
+    let mut alice = TestClient::join(a.addr, "alice");
+    let mut carol = TestClient::join(a.addr, "carol");
+    let mut bob = TestClient::join(b.addr, "bob");
+    alice.wait_for("* bob joined #lobby");
+    carol.wait_for("* bob joined #lobby");
+
+    redis.stop();
+    // The first line after Redis went away shows it; chat among this instance's users
+    // goes on.
+    alice.send("anyone?");
+    alice.wait_for("* the other servers are unreachable: chat goes on with the users of this one");
+    carol.wait_for("alice: anyone?");
+    carol.send("me");
+    alice.wait_for("carol: me");
+
+    assert!(redis.run(), "redis-server did not start again");
+    let back = "* connected to the other servers again";
+    let mut line = String::new();
+    let ok = eventually(Duration::from_secs(15), || {
+        while alice.has_pending() {
+            line = alice.line();
+            if line == back {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(
+        ok,
+        "never told the cluster was back; {}",
+        alice.transcript()
+    );
+    bob.wait_for(back);
+    wait_members(&mut alice, "* #lobby (3): alice, bob, carol");
+    bob.send("back again");
+    alice.wait_for("bob: back again");
+    carol.wait_for("bob: back again");
+    alice.send("welcome back");
+    bob.wait_for("alice: welcome back");
+}
