@@ -140,6 +140,7 @@ fn instances_share_rooms_names_and_private_messages() {
 
     // Rooms span instances.
     alice.send("/join #dev");
+    alice.wait_for("* #dev (1): alice");
     bob.send("/join #dev");
     alice.wait_for("* rob joined #dev");
     wait_members(&mut bob, "* #dev (2): alice, rob");
@@ -304,6 +305,12 @@ fn chat_goes_on_without_redis_and_the_cluster_comes_back() {
     carol.wait_for("alice: anyone?");
     carol.send("me");
     alice.wait_for("carol: me");
+    // What needs the other instances is refused, and says why.
+    alice.send("/msg bob still there?");
+    alice.expect(
+        "! a private message to someone on another server needs the other servers, \
+         which are unreachable now",
+    );
 
     assert!(redis.run(), "redis-server did not start again");
     let back = "* connected to the other servers again";
@@ -329,4 +336,64 @@ fn chat_goes_on_without_redis_and_the_cluster_comes_back() {
     carol.wait_for("bob: back again");
     alice.send("welcome back");
     bob.wait_for("alice: welcome back");
+}
+
+/// Registers `name` with `password` on the instance at `addr`, then logs in with it.
+fn log_in(addr: std::net::SocketAddr, name: &str, password: &str) -> TestClient {
+    let mut client = TestClient::join(addr, name);
+    client.send(&format!("/register {password}"));
+    client.expect_prefix(&format!("* {name} is registered"));
+    client.send("/quit");
+    client.wait_for("* bye");
+    let mut client = TestClient::connect(addr);
+    client.send(&format!("{name} {password}"));
+    client.expect_prefix(&format!("* welcome {name}, you are in #lobby"));
+    client
+}
+
+#[test]
+fn commands_reach_users_on_other_instances() {
+    let redis = Redis::start();
+    let admin = ["--admin", "root"];
+    let (a, b) = (instance(&redis, &admin), instance(&redis, &admin));
+    let mut root = log_in(a.addr, "root", "admin-pass-1");
+    let mut bob = TestClient::join(b.addr, "bob");
+    let mut carol = TestClient::join(b.addr, "carol");
+    root.wait_for("* carol joined #lobby");
+    wait_members(&mut root, "* #lobby (3): bob, carol, root");
+
+    root.send("/wall maintenance at noon");
+    root.expect("* root to everyone: maintenance at noon");
+    bob.wait_for("* root to everyone: maintenance at noon");
+    carol.wait_for("* root to everyone: maintenance at noon");
+
+    bob.send("/away lunch");
+    bob.wait_for("* you are away: lunch");
+    root.send("/whois bob");
+    let whois = root.expect_prefix("* bob is not registered, in #lobby, idle ");
+    assert!(whois.ends_with(", away: lunch"), "{whois}");
+    root.send("/seen BOB");
+    root.expect("* bob is here, in #lobby");
+
+    root.send("/join #side");
+    root.wait_for("* #side (1): root");
+    bob.send("/join #side");
+    root.wait_for("* bob joined #side");
+    root.send("/invite carol");
+    root.expect("* invitation to #side sent to carol");
+    carol.wait_for("* root invites you to #side: /join #side");
+
+    root.send("/kick bob off topic");
+    root.expect("* bob was kicked by root (off topic)");
+    bob.wait_for("* bob was kicked by root (off topic)");
+    bob.wait_for("* #lobby (2): bob (away), carol");
+    carol.wait_for("* bob joined #lobby");
+
+    root.send("/ban bob spam");
+    root.expect_prefix("* bob is banned until ");
+    carol.wait_for("* bob was banned (spam)");
+    bob.wait_until("the ban", |line| {
+        line.starts_with("! you are banned until ")
+    });
+    bob.expect_closed();
 }

@@ -390,6 +390,10 @@ mod tests {
             Refusal::MailboxFull { name: "alice" }.into(),
             Refusal::NeverSeen { name: "zed" }.into(),
             Refusal::Unavailable { what: "history" }.into(),
+            Refusal::CutOff {
+                what: "registering",
+            }
+            .into(),
             Refusal::NeedInvite { room: "#k3x9q2ab" }.into(),
             Refusal::RoomExists { room: "#dev" }.into(),
             Refusal::NotOwner { room: "#dev" }.into(),

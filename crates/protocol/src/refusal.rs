@@ -65,6 +65,9 @@ pub enum Refusal<'a> {
     NeverSeen { name: &'a str },
     /// `WHAT is unavailable`: the store the command needs failed (`history`, ...).
     Unavailable { what: &'a str },
+    /// `WHAT needs the other servers, which are unreachable now`: this instance of a
+    /// cluster is cut off from the others.
+    CutOff { what: &'a str },
     /// `#ROOM is private: you need an invite` (also for a room that doesn't exist, when a
     /// key was given).
     NeedInvite { room: &'a str },
@@ -257,6 +260,11 @@ impl<'a> Refusal<'a> {
         {
             return Some(Refusal::Unavailable { what });
         }
+        if let Some(what) = text.strip_suffix(" needs the other servers, which are unreachable now")
+            && !what.is_empty()
+        {
+            return Some(Refusal::CutOff { what });
+        }
         let (name, rest) = text.split_once(' ')?;
         if !is_name(name) {
             return None;
@@ -372,6 +380,10 @@ impl Refusal<'_> {
             Refusal::Unavailable { what } => {
                 out.put(what)?;
                 out.put(" is unavailable")
+            }
+            Refusal::CutOff { what } => {
+                out.put(what)?;
+                out.put(" needs the other servers, which are unreachable now")
             }
             Refusal::NeedInvite { room } => {
                 out.put(room)?;

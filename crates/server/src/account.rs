@@ -61,8 +61,13 @@ impl Accounts<'_> {
         self.outbox.send_borrowed(line);
     }
 
+    /// The store can't answer: because this instance is cut off from the cluster (whose
+    /// store it is), or it failed.
     fn unavailable(&self, what: &str) {
-        self.send(&Refusal::Unavailable { what }.into());
+        match self.registry.cut_off() {
+            true => self.send(&Refusal::CutOff { what }.into()),
+            false => self.send(&Refusal::Unavailable { what }.into()),
+        }
     }
 
     /// Checks `password` for the name with key `key`, after the wait earlier wrong guesses

@@ -51,6 +51,15 @@ impl Bans {
         }
     }
 
+    /// Reads the bans from `store` again (another instance of the cluster changed them);
+    /// keeps those it had if the store can't say.
+    pub fn reload(&self, store: &dyn Store) {
+        match store.bans() {
+            Ok(list) => *lock(&self.list) = list,
+            Err(Unavailable) => log::warn!("the bans could not be read again from the store"),
+        }
+    }
+
     /// The ban on `address`, if one holds.
     pub fn of_address(&self, address: IpAddr) -> Option<Ban> {
         let now = UtcTime::now();

@@ -9,6 +9,8 @@ use std::sync::Mutex;
 
 use chat_sync::lock;
 
+use crate::registry::Whois;
+
 /// The name is held by someone (on any instance).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NameTaken;
@@ -50,6 +52,42 @@ pub trait Directory: Send + Sync + Debug {
     /// another instance; returns their name as it is shown. Called under the registry's
     /// lock: it only queues the message.
     fn relay_private(&self, from: &str, to_key: &str, text: &str) -> Option<String>;
+
+    /// A user of another instance, by key: their name as it is shown, and their room
+    /// (`None` if it is private).
+    fn remote_user(&self, key: &str) -> Option<(String, Option<String>)>;
+
+    /// Whether this instance is cut off from the others (what needs them is refused).
+    fn cut_off(&self) -> bool;
+
+    /// Asks the other instances to do `order` for a command of a user here. Called under
+    /// the registry's lock: it only queues it.
+    fn relay(&self, order: Order);
+
+    /// What `/whois` says of a user of another instance, asked of their instance (waits
+    /// a moment; never called under the registry's lock).
+    fn remote_whois(&self, key: &str) -> Option<Whois>;
+}
+
+/// What one instance asks of the others, for its users' commands that reach users
+/// elsewhere. Lines are as they are sent, without their line ending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Order {
+    /// `/wall`: a line for everyone on the other instances.
+    Everyone { line: String },
+    /// `/invite`: a line for one user elsewhere.
+    User { key: String, line: String },
+    /// `/kick` and `/ban`: the members elsewhere of the room with key `room_key` are told
+    /// `line`, and the user `key` leaves it: for `#lobby` (`last: None`, a kick from
+    /// another room), or the server, after being sent `last`.
+    Remove {
+        room_key: String,
+        key: String,
+        line: String,
+        last: Option<String>,
+    },
+    /// `/ban` and `/unban`: the bans changed; the other instances read them again.
+    Bans,
 }
 
 /// The directory of a server that is the only instance: the names its users hold, and no
@@ -84,6 +122,20 @@ impl Directory for LocalDirectory {
     }
 
     fn relay_private(&self, _from: &str, _to_key: &str, _text: &str) -> Option<String> {
+        None
+    }
+
+    fn remote_user(&self, _key: &str) -> Option<(String, Option<String>)> {
+        None
+    }
+
+    fn cut_off(&self) -> bool {
+        false
+    }
+
+    fn relay(&self, _order: Order) {}
+
+    fn remote_whois(&self, _key: &str) -> Option<Whois> {
         None
     }
 }

@@ -328,6 +328,12 @@ impl Server {
             config,
         });
         if let Some(cluster) = &shared.cluster {
+            let weak = Arc::downgrade(&shared);
+            cluster.on_bans_changed(move || {
+                if let Some(shared) = weak.upgrade() {
+                    shared.bans.reload(&*shared.store);
+                }
+            });
             cluster.start(shared.registry.clone())?;
         }
         Ok(Server {

@@ -153,6 +153,9 @@ fn pipeline(shared: &Shared, batch: &[Outgoing]) -> redis::Pipeline {
                     .arg(format!("p\n{}\n{from}\n{to_key}\n{text}", shared.id))
                     .ignore();
             }
+            Outgoing::Publish(message) => {
+                pipe.cmd("PUBLISH").arg(&channel).arg(message).ignore();
+            }
             Outgoing::Released(key) => {
                 // Claimed again meanwhile (by a new connection here): it stays.
                 if shared.directory.holds(key) {
@@ -340,7 +343,9 @@ fn heard(shared: &Shared, payload: &[u8]) {
         "b" if rest != shared.id => {
             names::lost_instance(shared, rest, "server shut down");
         }
-        _ => {}
+        _ => {
+            super::orders::heard(shared, kind, rest);
+        }
     }
 }
 

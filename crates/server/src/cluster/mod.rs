@@ -9,11 +9,12 @@
 
 mod bus;
 mod names;
+mod orders;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use redis::{Client, Connection};
 
 use crate::directory::Directory;
 use crate::event::{EventSink, RoomEvent};
-use crate::registry::Registry;
+use crate::registry::{Registry, Whois};
 
 pub use names::RedisDirectory;
 
@@ -77,6 +78,8 @@ enum Outgoing {
     },
     /// A name this instance's user gave back.
     Released(String),
+    /// A message for the bus as it is (see `orders`).
+    Publish(String),
 }
 
 /// This instance's part of the cluster.
@@ -112,6 +115,11 @@ struct Shared {
     registry: OnceLock<Registry>,
     /// Instances alive at the last look, this one included.
     size: Mutex<usize>,
+    /// `/whois` questions waiting for their answers, by number.
+    questions: Mutex<HashMap<u64, mpsc::SyncSender<Whois>>>,
+    next_question: AtomicU64,
+    /// Reads the bans again when another instance changed them.
+    bans_changed: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl Cluster {
@@ -144,6 +152,9 @@ impl Cluster {
             stopping: AtomicBool::new(false),
             registry: OnceLock::new(),
             size: Mutex::new(1),
+            questions: Mutex::new(HashMap::new()),
+            next_question: AtomicU64::new(0),
+            bans_changed: OnceLock::new(),
         });
         directory.attach(Arc::downgrade(&shared));
         Ok(Arc::new(Cluster {
@@ -170,6 +181,11 @@ impl Cluster {
     /// The directory of names and members across the cluster.
     pub fn directory(&self) -> Arc<dyn Directory> {
         Arc::clone(&self.shared.directory) as _
+    }
+
+    /// Has `reload` read the bans again whenever another instance changes them.
+    pub fn on_bans_changed(&self, reload: impl Fn() + Send + Sync + 'static) {
+        let _ = self.shared.bans_changed.set(Box::new(reload));
     }
 
     /// The sink that hands public rooms' events to the bus.

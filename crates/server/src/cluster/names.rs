@@ -14,7 +14,8 @@ use chat_sync::lock;
 use redis::{Connection, Script, Value};
 
 use super::{ClusterError, LEASE, Outgoing, RENEW_EVERY, Shared};
-use crate::directory::{Directory, NameTaken};
+use crate::directory::{Directory, NameTaken, Order};
+use crate::registry::Whois;
 
 /// Renews a name this instance holds, or takes it again if it lapsed: 1; 0 if another
 /// instance has it now.
@@ -274,6 +275,34 @@ impl Directory for RedisDirectory {
             text: text.to_string(),
         });
         Some(name)
+    }
+
+    fn remote_user(&self, key: &str) -> Option<(String, Option<String>)> {
+        let view = lock(&self.view);
+        let remote = view.users.get(key)?;
+        Some((remote.name.clone(), remote.room.clone()))
+    }
+
+    fn cut_off(&self) -> bool {
+        self.shared()
+            .is_some_and(|shared| !shared.up.load(Ordering::SeqCst))
+    }
+
+    fn relay(&self, order: Order) {
+        if let Some(shared) = self.shared()
+            && shared.up.load(Ordering::SeqCst)
+        {
+            shared.send(Outgoing::Publish(super::orders::message(
+                &shared.id, &order,
+            )));
+        }
+    }
+
+    fn remote_whois(&self, key: &str) -> Option<Whois> {
+        if !lock(&self.view).users.contains_key(key) {
+            return None;
+        }
+        super::orders::ask_whois(&*self.shared()?, key)
     }
 }
 

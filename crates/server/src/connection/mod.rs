@@ -469,6 +469,10 @@ impl<'a> Connection<'a> {
             // Read this sender more slowly rather than drop a recipient that reads.
             Ok(Some(laggard)) => laggard.pace(),
             Ok(None) => {}
+            // They may be on another instance, out of reach now.
+            Err(_) if self.registry.cut_off() => self.outbox.send_line(Refusal::CutOff {
+                what: "a private message to someone on another server",
+            }),
             Err(_) => self.leave_message(name, to, &text),
         }
     }
@@ -590,6 +594,7 @@ impl<'a> Connection<'a> {
         let Some(whois) = protocol::is_name(input)
             .then(|| self.registry.whois(&key, asker))
             .flatten()
+            .or_else(|| self.registry.remote_whois(&key))
         else {
             let name = Quoted::new(input);
             return outbox.send_borrowed(&Refusal::NoSuchUser { name }.into());

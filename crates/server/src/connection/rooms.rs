@@ -298,8 +298,12 @@ impl Connection<'_> {
                 reason: reason.as_deref(),
             };
             let key = protocol::name_key(name);
-            self.registry.remove(&key, &notice, &refusal.into());
+            let refusal = refusal.into();
+            if self.registry.remove(&key, &notice, &refusal).is_none() {
+                self.registry.remove_remote(&key, &notice, &refusal);
+            }
         }
+        self.registry.bans_changed();
         if self.logs(log::Level::Info) {
             log::info!("{} banned {target}", self.peer);
         }
@@ -323,7 +327,10 @@ impl Connection<'_> {
             return outbox.send_borrowed(&Refusal::NotBanned { target }.into());
         };
         match self.shared.bans.remove(&*self.shared.store, &parsed) {
-            Ok(true) => outbox.send_borrowed(&Notice::Unbanned { target }.into()),
+            Ok(true) => {
+                self.registry.bans_changed();
+                outbox.send_borrowed(&Notice::Unbanned { target }.into());
+            }
             Ok(false) => outbox.send_borrowed(&Refusal::NotBanned { target }.into()),
             Err(_) => outbox.send_line(Refusal::Unavailable { what: "unbanning" }),
         }
@@ -401,7 +408,7 @@ impl Connection<'_> {
             name: &member.name,
             text: &text,
         };
-        self.registry.wall(&notice.into());
+        self.registry.wall_everywhere(&notice.into());
     }
 
     /// Refuses a name that is banned, and closes; `true` if it did.

@@ -937,8 +937,24 @@ impl Registry {
     /// (a private room only if `asker` is in it too).
     pub fn room_of(&self, key: &str, asker: &str) -> Option<(String, Option<Arc<str>>)> {
         let state = lock(&self.state);
-        let user = state.users.get(key)?;
-        Some((user.name.to_string(), state.visible_room(&user.room, asker)))
+        match state.users.get(key) {
+            Some(user) => Some((user.name.to_string(), state.visible_room(&user.room, asker))),
+            None => {
+                let (name, room) = self.directory.remote_user(key)?;
+                Some((name, room.map(Arc::from)))
+            }
+        }
+    }
+
+    /// What `/whois` says of someone online on another instance, by their key (asked of
+    /// their instance: this waits a moment).
+    pub fn remote_whois(&self, key: &str) -> Option<Whois> {
+        self.directory.remote_whois(key)
+    }
+
+    /// Whether this instance is cut off from the rest of its cluster.
+    pub fn cut_off(&self) -> bool {
+        self.directory.cut_off()
     }
 
     /// What `/whois` says of someone online, by their key.

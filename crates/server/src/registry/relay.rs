@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chat_protocol::{Name, Notice, ServerLine, fold_case};
+use chat_protocol::{LOBBY, Name, Notice, ServerLine, fold_case};
 
 use super::{Change, Recent, Registry, State};
 use crate::event::RoomEvent;
@@ -97,6 +97,68 @@ impl Registry {
         });
     }
 
+    /// A line another instance sent for everyone here (`/wall`).
+    pub fn deliver_to_everyone(&self, line: &str) {
+        let chunk = raw_chunk(line);
+        self.with_state(|state, change| {
+            for user in state.users.values() {
+                change.delivery.push(&user.outbox, &chunk);
+            }
+        });
+    }
+
+    /// A line another instance sent for one user here (`/invite`).
+    pub fn deliver_to_user(&self, key: &str, line: &str) {
+        let chunk = raw_chunk(line);
+        self.with_state(|state, change| {
+            if let Some(user) = state.users.get(key) {
+                change.delivery.push(&user.outbox, &chunk);
+            }
+        });
+    }
+
+    /// Another instance's `/kick` or `/ban` of user `key`, in the room with key
+    /// `room_key`: this instance's members of the room are told `line`, and if the user is
+    /// here, in that room, they leave it: for `#lobby` (`last: None`, kicked from another
+    /// room), or, wherever they are, the server after being sent `last` (a ban).
+    pub fn remove_relayed(&self, room_key: &str, key: &str, line: &str, last: Option<&str>) {
+        let chunk = raw_chunk(line);
+        let lobby = fold_case(LOBBY);
+        let remote = self.directory.remote_members(&lobby);
+        let removed = self.with_state(|state, change| {
+            // A banned user leaves wherever they are (even a private room, which the
+            // banning instance can't name).
+            let user_room = state.users.get(key).map(|user| user.room.clone());
+            let here = user_room
+                .as_ref()
+                .is_some_and(|room| last.is_some() || room == room_key);
+            let told = match (&user_room, here) {
+                (Some(room), true) => room.as_str(),
+                _ => room_key,
+            };
+            if let Some(room) = state.rooms.get(told) {
+                for member in room.members.values() {
+                    change.delivery.push(&member.outbox, &chunk);
+                }
+            }
+            if !here {
+                return None;
+            }
+            if last.is_some() || room_key == lobby {
+                return state.remove_user(&*self.directory, key, change);
+            }
+            state.relocate(&*self.directory, key, &lobby, None, &remote, false, change);
+            None
+        });
+        if let Some(outbox) = removed {
+            if let Some(last) = last {
+                outbox.send(&raw_chunk(last));
+            }
+            outbox.finish();
+            outbox.transport().shutdown(std::net::Shutdown::Read);
+        }
+    }
+
     /// A notice to everyone on this instance (`* TEXT`).
     pub fn tell_everyone(&self, text: &str) {
         self.wall(&Notice::Other(text).into());
@@ -137,6 +199,14 @@ impl Registry {
         }
         Some(new_key)
     }
+}
+
+/// A line as another instance sent it, with its line ending.
+fn raw_chunk(line: &str) -> crate::queue::Chunk {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    bytes.into()
 }
 
 impl State {

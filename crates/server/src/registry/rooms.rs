@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chat_protocol::{self as protocol, LOBBY, Notice, ServerLine, fold_case, name_key};
 
 use super::{Change, MoveError, Private, Registry, Room, State};
+use crate::directory::Order;
 use chat_sync::lock;
 
 use crate::queue::{Chunk, Outbox, line_chunk};
@@ -134,25 +135,37 @@ impl Registry {
     pub fn invite(&self, key: &str, to: &str) -> Result<Invitation, RoomError> {
         self.with_state(|state, change| {
             let inviter = state.users.get(key).ok_or(RoomError::NoSuchUser)?;
-            let target = state
-                .users
-                .get(&name_key(to))
-                .ok_or(RoomError::NoSuchUser)?;
             let room = state
                 .rooms
                 .get(&inviter.room)
                 .ok_or(RoomError::NoSuchUser)?;
-            let notice = Notice::Invited {
+            let notice: ServerLine<'_> = Notice::Invited {
                 from: &inviter.name,
                 room: &room.name,
                 key: room.private.as_ref().map(|private| private.key.as_str()),
+            }
+            .into();
+            let target_key = name_key(to);
+            let name = match state.users.get(&target_key) {
+                Some(target) => {
+                    change.delivery.push(&target.outbox, &line_chunk(&notice));
+                    target.name.to_string()
+                }
+                None => {
+                    let (shown, _) = self
+                        .directory
+                        .remote_user(&target_key)
+                        .ok_or(RoomError::NoSuchUser)?;
+                    self.directory.relay(Order::User {
+                        key: target_key,
+                        line: notice.to_string(),
+                    });
+                    shown
+                }
             };
-            change
-                .delivery
-                .push(&target.outbox, &line_chunk(&notice.into()));
             Ok(Invitation {
                 room: room.name.to_string(),
-                name: target.name.to_string(),
+                name,
             })
         })
     }
@@ -266,6 +279,33 @@ impl Registry {
             }
             let target = state.users.get(&target_key);
             let Some(target) = target.filter(|target| target.room == room_key) else {
+                // On another instance: their instance takes them out.
+                if let Some((shown, Some(their_room))) = self.directory.remote_user(&target_key)
+                    && fold_case(&their_room) == room_key
+                {
+                    let notice = Notice::Kicked {
+                        name: &shown,
+                        by: &kicker_name,
+                        reason,
+                    };
+                    let notice: ServerLine<'_> = notice.into();
+                    let chunk = line_chunk(&notice);
+                    let line = notice.to_string();
+                    for member in room.members.values() {
+                        change.delivery.push(&member.outbox, &chunk);
+                    }
+                    self.directory.relay(Order::Remove {
+                        room_key: room_key.clone(),
+                        key: target_key.clone(),
+                        line,
+                        last: None,
+                    });
+                    let kicked = Kicked {
+                        name: shown,
+                        room: room.name.to_string(),
+                    };
+                    return Ok((kicked, None));
+                }
                 return Err(RoomError::NotInRoom {
                     name: name.to_string(),
                     room: room.name.to_string(),
@@ -358,7 +398,48 @@ impl Registry {
         })
     }
 
-    /// `/wall`: a notice to everyone on this instance.
+    /// `/wall`: a notice to everyone, on every instance.
+    pub fn wall_everywhere(&self, line: &ServerLine<'_>) {
+        self.wall(line);
+        self.directory.relay(Order::Everyone {
+            line: line.to_string(),
+        });
+    }
+
+    /// `/ban` of someone on another instance: this instance's members of their room are
+    /// told `notice`, and their instance sends them `last` and closes their connection.
+    /// Returns whether they were online elsewhere.
+    pub fn remove_remote(&self, key: &str, notice: &Notice<'_>, last: &ServerLine<'_>) -> bool {
+        let Some((_, room)) = self.directory.remote_user(key) else {
+            return false;
+        };
+        let notice: ServerLine<'_> = notice.clone().into();
+        let room_key = room.as_deref().map(fold_case).unwrap_or_default();
+        if !room_key.is_empty() {
+            let chunk = line_chunk(&notice);
+            self.with_state(|state, change| {
+                if let Some(room) = state.rooms.get(&room_key) {
+                    for member in room.members.values() {
+                        change.delivery.push(&member.outbox, &chunk);
+                    }
+                }
+            });
+        }
+        self.directory.relay(Order::Remove {
+            room_key,
+            key: key.to_string(),
+            line: notice.to_string(),
+            last: Some(last.to_string()),
+        });
+        true
+    }
+
+    /// Tells the other instances that the bans changed.
+    pub fn bans_changed(&self) {
+        self.directory.relay(Order::Bans);
+    }
+
+    /// A notice to everyone on this instance.
     pub fn wall(&self, line: &ServerLine<'_>) {
         let line = line_chunk(line);
         self.with_state(|state, change| {
@@ -379,7 +460,7 @@ impl Registry {
 impl State {
     /// Takes a user off the server (their name freed, their room left without a word);
     /// returns their outbox.
-    fn remove_user(
+    pub(super) fn remove_user(
         &mut self,
         directory: &dyn crate::directory::Directory,
         key: &str,
