@@ -51,9 +51,16 @@ struct Args {
     #[arg(long, default_value = DEFAULT_HOST, global = true)]
     host: String,
 
-    /// Server port.
-    #[arg(long, default_value_t = DEFAULT_PORT, global = true)]
-    port: u16,
+    /// Server port; repeat it or list several (`4000,4001`) to spread the clients over
+    /// instances of a cluster, client i on the (i mod n)th port.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values_t = [DEFAULT_PORT],
+        value_name = "PORT",
+        global = true
+    )]
+    port: Vec<u16>,
 
     /// The protocol the server speaks.
     #[arg(long, value_enum, default_value_t = ProtoArg::Chat, global = true)]
@@ -246,7 +253,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => bail!("--timeout must be a positive number of seconds"),
     };
     let options = Options {
-        addr: resolve(&args.host, args.port)?,
+        addrs: args
+            .port
+            .iter()
+            .map(|&port| resolve(&args.host, port))
+            .collect::<anyhow::Result<_>>()?,
         proto: args.proto.into(),
         tls: args.tls.then(|| args.host.clone()),
         web: args.web.then(|| args.host.clone()),

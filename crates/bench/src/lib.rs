@@ -124,8 +124,9 @@ impl Proto {
 /// How to run a scenario.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The server.
-    pub addr: SocketAddr,
+    /// The servers (instances of one cluster, or one server): client `i` connects to
+    /// `addrs[i % addrs.len()]`, so every room has members on each of them.
+    pub addrs: Vec<SocketAddr>,
     /// The protocol the server speaks.
     pub proto: Proto,
     /// Speak TLS, with this as the server's name (sent as SNI if it is a DNS name rather
@@ -338,6 +339,9 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     if options.timeout.is_zero() {
         bail!("the timeout must be more than 0");
     }
+    let Some(&first_addr) = options.addrs.first() else {
+        bail!("no server to connect to");
+    };
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
     if let Some(limit) = limit
         && clients as u64 + SPARE_FILES > limit
@@ -382,18 +386,22 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     let tls = options
         .tls
         .as_deref()
-        .map(|host| Tls::new(host, options.addr))
+        .map(|host| Tls::new(host, first_addr))
         .transpose()?;
     let web = options.web.as_deref().map(|host| {
         // An address is written as the socket address is (IPv6 in brackets).
-        let host = match host.parse::<std::net::IpAddr>() {
-            Ok(_) => options.addr.to_string(),
-            Err(_) => format!("{host}:{}", options.addr.port()),
-        };
-        Web::new(&host)
+        let hosts: Vec<String> = options
+            .addrs
+            .iter()
+            .map(|addr| match host.parse::<std::net::IpAddr>() {
+                Ok(_) => addr.to_string(),
+                Err(_) => format!("{host}:{}", addr.port()),
+            })
+            .collect();
+        Web::new(&hosts)
     });
     Ok(Plan {
-        addr: options.addr,
+        addrs: options.addrs.clone(),
         proto: options.proto,
         tls,
         web,
@@ -507,7 +515,7 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
                 plan.clients,
                 shared.refused.load(Ordering::Relaxed),
                 shared.failed.load(Ordering::Relaxed),
-                plan.addr
+                plan.targets()
             );
         }
         if timed_out {
@@ -521,7 +529,7 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
         }
         let joined = read_server("after the clients joined")?;
         if welcomed == 0 {
-            bail!("no client could join the server at {}", plan.addr);
+            bail!("no client could join the server at {}", plan.targets());
         }
 
         self.set_phase(Phase::Probe);
@@ -644,7 +652,16 @@ fn report(
     let mut tally = Tally::default();
     let mut server_errors = 0;
     let mut slow_closed = BTreeSet::<usize>::new();
+    let mut joined_by_instance = vec![0; plan.addrs.len()];
+    let mut crossed = 0;
     for outcome in &outcomes {
+        for (total, joined) in joined_by_instance
+            .iter_mut()
+            .zip(&outcome.joined_by_instance)
+        {
+            *total += joined;
+        }
+        crossed += outcome.crossed;
         latency.merge(&outcome.latency);
         join.merge(&outcome.join);
         tally.merge(&outcome.tally);
@@ -672,7 +689,10 @@ fn report(
     };
     Report {
         scenario: options.scenario.name(),
-        target: plan.addr.to_string(),
+        target: plan.targets(),
+        instances: plan.addrs.len(),
+        joined_by_instance,
+        crossed,
         proto: plan.proto.name(),
         tls: plan.tls.is_some(),
         web: plan.web.is_some(),

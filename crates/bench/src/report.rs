@@ -21,8 +21,10 @@ pub struct ServerUsage {
 pub struct Report {
     /// The scenario's name (`fanout`, `latency`, `connect`, `slow-reader`).
     pub scenario: &'static str,
-    /// The server's address.
+    /// The servers' addresses, `A` or `A, B`.
     pub target: String,
+    /// Server instances the clients were spread over (round-robin).
+    pub instances: usize,
     /// The protocol spoken (`chat`, `irc`).
     pub proto: &'static str,
     /// Over TLS (`--tls`).
@@ -43,6 +45,10 @@ pub struct Report {
     pub rate: Option<f64>,
     /// Clients welcomed by the server.
     pub joined: usize,
+    /// Clients welcomed by each instance, in the order of `target`.
+    pub joined_by_instance: Vec<usize>,
+    /// Deliveries of a message sent by a client of another instance.
+    pub crossed: u64,
     /// Connections refused (ECONNREFUSED, or `! server full`).
     pub refused: usize,
     /// Connections that failed otherwise (timed out, unreachable).
@@ -139,6 +145,7 @@ impl Report {
         let mut json = Json::default();
         json.string("scenario", self.scenario);
         json.string("target", &self.target);
+        json.number("instances", self.instances);
         json.string("proto", self.proto);
         json.boolean("tls", self.tls);
         json.boolean("web", self.web);
@@ -149,6 +156,16 @@ impl Report {
         json.number("slow_clients", self.slow_clients);
         json.float("rate", self.rate);
         json.number("joined", self.joined);
+        let by_instance: Vec<String> = self
+            .joined_by_instance
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        json.raw(
+            "joined_by_instance",
+            &format!("[{}]", by_instance.join(",")),
+        );
+        json.number("deliveries_across_instances", self.crossed);
         json.number("refused", self.refused);
         json.number("failed", self.failed);
         json.number("dropped", self.dropped);
@@ -221,9 +238,13 @@ impl fmt::Display for Report {
             true => String::new(),
             false => format!(" ({})", tags.join(", ")),
         };
+        let instances = match self.instances {
+            1 => String::new(),
+            count => format!(" ({count} instances)"),
+        };
         writeln!(
             f,
-            "chat-bench {} against {}{proto}: {what}, {} threads",
+            "chat-bench {} against {}{instances}{proto}: {what}, {} threads",
             self.scenario, self.target, self.threads
         )?;
         let row = |f: &mut fmt::Formatter<'_>, label: &str, value: String| {
@@ -237,6 +258,22 @@ impl fmt::Display for Report {
                 self.joined, self.refused, self.failed, self.dropped, self.disconnected
             ),
         )?;
+        if self.instances > 1 {
+            let by_instance: Vec<String> = self
+                .joined_by_instance
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            row(
+                f,
+                "instances",
+                format!(
+                    "{} joined each; {} deliveries across instances",
+                    by_instance.join(" / "),
+                    self.crossed
+                ),
+            )?;
+        }
         let mut connect = format_duration(self.connect_time);
         if let Some(join) = &self.join_latency {
             let _ = write!(
@@ -399,8 +436,8 @@ fn format_kib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-/// A flat JSON object, written by hand: the values are numbers, booleans, null and a few
-/// short strings.
+/// A flat JSON object, written by hand: the values are numbers, booleans, null, a few
+/// short strings and arrays of numbers.
 #[derive(Default)]
 struct Json {
     text: String,
@@ -435,6 +472,12 @@ impl Json {
             }
             _ => self.null(key),
         }
+    }
+
+    /// A value written as it is (an array of numbers).
+    fn raw(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.text.push_str(value);
     }
 
     fn boolean(&mut self, key: &str, value: bool) {
@@ -491,6 +534,9 @@ mod tests {
         Report {
             scenario: "fanout",
             target: "127.0.0.1:10000".to_string(),
+            instances: 1,
+            joined_by_instance: vec![3],
+            crossed: 0,
             proto: "chat",
             tls: false,
             web: false,
@@ -548,7 +594,9 @@ mod tests {
     #[test]
     fn json_is_one_flat_object() {
         let json = report().to_json();
-        assert!(json.starts_with("{\"scenario\":\"fanout\",\"target\":\"127.0.0.1:10000\","));
+        assert!(json.starts_with(
+            "{\"scenario\":\"fanout\",\"target\":\"127.0.0.1:10000\",\"instances\":1,"
+        ));
         assert!(json.ends_with(",\"timed_out\":false,\"stalled\":false}"));
         for field in [
             "\"proto\":\"chat\"",
