@@ -89,9 +89,15 @@ struct Args {
     #[arg(long, global = true)]
     json: bool,
 
-    /// Report this server process's memory (RSS, RSS per client) and thread count.
+    /// Report this server process's memory (RSS, RSS per client), thread count and CPU
+    /// time; repeat it or list several (one per instance) for each one's and their sum.
+    #[arg(long, value_name = "PID", value_delimiter = ',', global = true)]
+    server_pid: Vec<u32>,
+
+    /// Report this Redis process's CPU time (as % of one core: Redis is single-threaded
+    /// and may bound a cluster) and memory.
     #[arg(long, value_name = "PID", global = true)]
-    server_pid: Option<u32>,
+    redis_pid: Option<u32>,
 
     /// Client names are this prefix, the bench's process id, `-` and a number.
     #[arg(long, default_value = "b", value_name = "PREFIX", global = true)]
@@ -269,7 +275,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         timeout,
         name_prefix: args.name_prefix,
         max_pending: args.max_pending,
-        server_pid: args.server_pid,
+        server_pids: args.server_pid,
+        redis_pid: args.redis_pid,
         window_bytes: args.window,
         size: args.size,
     };

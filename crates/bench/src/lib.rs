@@ -44,7 +44,7 @@ use anyhow::{Context, bail};
 use chat_protocol as protocol;
 use mio::{Poll, Waker};
 
-use crate::process::ProcessStatus;
+use crate::process::Snapshot;
 use crate::report::ServerUsage;
 use crate::stats::{Histogram, Tally};
 use crate::tls::Tls;
@@ -146,8 +146,12 @@ pub struct Options {
     pub name_prefix: String,
     /// Connections being set up (connecting or waiting for the welcome) at once.
     pub max_pending: usize,
-    /// Read this process's memory and threads from `/proc` during the run.
-    pub server_pid: Option<u32>,
+    /// Read these processes' memory, threads and CPU time from `/proc` during the run:
+    /// the servers, one per instance.
+    pub server_pids: Vec<u32>,
+    /// And this one's: Redis, which joins the instances (single-threaded, it may be what
+    /// bounds them).
+    pub redis_pid: Option<u32>,
     /// Flooding senders keep at most about this many bytes of messages in flight to each
     /// receiver (sent and not yet received); 0 sends as fast as the sockets take them.
     pub window_bytes: u64,
@@ -225,15 +229,7 @@ const SPARE_FILES: u64 = 64;
 pub fn run(options: &Options, progress: impl FnMut(&Progress)) -> anyhow::Result<Report> {
     let plan = plan(options)?;
     let threads = options.threads.clamp(1, plan.clients);
-    let read_server = |when: &str| -> anyhow::Result<Option<ProcessStatus>> {
-        options
-            .server_pid
-            .map(|pid| {
-                ProcessStatus::read(pid)
-                    .with_context(|| format!("failed to read the server's status {when}"))
-            })
-            .transpose()
-    };
+    let read_server = |when: &str| read_watched(options, when);
     let before = read_server("before connecting")?;
 
     let shared = Arc::new(Shared::new(plan, threads));
@@ -268,14 +264,12 @@ pub fn run(options: &Options, progress: impl FnMut(&Progress)) -> anyhow::Result
     let measured = driver.measure(options, read_server);
     let outcomes = stop(&shared, &wakers, handles);
     let measured = measured?;
-    let server = match (before, measured.joined, measured.end) {
-        (Some(before), Some(joined), Some(end)) => Some(ServerUsage {
-            before,
-            joined,
-            end,
-        }),
-        _ => None,
-    };
+    let server = usages(
+        options,
+        before,
+        measured.joined.clone(),
+        measured.end.clone(),
+    );
     Ok(report(
         options,
         threads,
@@ -285,6 +279,48 @@ pub fn run(options: &Options, progress: impl FnMut(&Progress)) -> anyhow::Result
         outcomes,
         server,
     ))
+}
+
+/// Reads the servers' and Redis's status (`--server-pid`, `--redis-pid`), if asked to.
+fn read_watched(options: &Options, when: &str) -> anyhow::Result<Option<Snapshot>> {
+    let mut pids = options.server_pids.clone();
+    pids.extend(options.redis_pid);
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    Snapshot::read(&pids)
+        .map(Some)
+        .with_context(|| format!("failed to read the servers' status {when}"))
+}
+
+/// What the three readings say of each server, and of Redis.
+fn usages(
+    options: &Options,
+    before: Option<Snapshot>,
+    joined: Option<Snapshot>,
+    end: Option<Snapshot>,
+) -> (Vec<ServerUsage>, Option<ServerUsage>) {
+    let (Some(before), Some(joined), Some(end)) = (before, joined, end) else {
+        return (Vec::new(), None);
+    };
+    let wall = end.at.saturating_duration_since(before.at);
+    let mut all: Vec<ServerUsage> = before
+        .processes
+        .iter()
+        .zip(&joined.processes)
+        .zip(&end.processes)
+        .map(|((&before, &joined), &end)| ServerUsage {
+            before,
+            joined,
+            end,
+            wall,
+        })
+        .collect();
+    let redis = match options.redis_pid {
+        Some(_) => all.pop(),
+        None => None,
+    };
+    (all, redis)
 }
 
 /// Checks the options and works out who does what.
@@ -450,8 +486,8 @@ fn set_phase(shared: &Shared, wakers: &[Waker], phase: Phase) {
 struct Measured {
     /// The server's status once everyone joined, and when the measurement ended (before
     /// the clients close).
-    joined: Option<ProcessStatus>,
-    end: Option<ProcessStatus>,
+    joined: Option<Snapshot>,
+    end: Option<Snapshot>,
     /// Deliveries a correct server makes.
     expected: u64,
     timed_out: bool,
@@ -480,7 +516,7 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
     fn measure(
         &mut self,
         options: &Options,
-        read_server: impl Fn(&str) -> anyhow::Result<Option<ProcessStatus>>,
+        read_server: impl Fn(&str) -> anyhow::Result<Option<Snapshot>>,
     ) -> anyhow::Result<Measured> {
         let shared = self.shared;
         let plan = &shared.plan;
@@ -644,7 +680,7 @@ fn report(
     connect_start: u64,
     measured: Measured,
     outcomes: Vec<Outcome>,
-    server: Option<ServerUsage>,
+    (servers, redis): (Vec<ServerUsage>, Option<ServerUsage>),
 ) -> Report {
     let plan = &shared.plan;
     let mut latency = Histogram::default();
@@ -716,7 +752,8 @@ fn report(
         elapsed,
         latency: latency.summary(),
         slow_disconnected,
-        server,
+        servers,
+        redis,
         timed_out: measured.timed_out,
         stalled: measured.stalled,
     }
