@@ -51,9 +51,16 @@ struct Args {
     #[arg(long, default_value = DEFAULT_HOST, global = true)]
     host: String,
 
-    /// Server port.
-    #[arg(long, default_value_t = DEFAULT_PORT, global = true)]
-    port: u16,
+    /// Server port; repeat it or list several (`4000,4001`) to spread the clients over
+    /// instances of a cluster, client i on the (i mod n)th port.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_values_t = [DEFAULT_PORT],
+        value_name = "PORT",
+        global = true
+    )]
+    port: Vec<u16>,
 
     /// The protocol the server speaks.
     #[arg(long, value_enum, default_value_t = ProtoArg::Chat, global = true)]
@@ -82,9 +89,15 @@ struct Args {
     #[arg(long, global = true)]
     json: bool,
 
-    /// Report this server process's memory (RSS, RSS per client) and thread count.
+    /// Report this server process's memory (RSS, RSS per client), thread count and CPU
+    /// time; repeat it or list several (one per instance) for each one's and their sum.
+    #[arg(long, value_name = "PID", value_delimiter = ',', global = true)]
+    server_pid: Vec<u32>,
+
+    /// Report this Redis process's CPU time (as % of one core: Redis is single-threaded
+    /// and may bound a cluster) and memory.
     #[arg(long, value_name = "PID", global = true)]
-    server_pid: Option<u32>,
+    redis_pid: Option<u32>,
 
     /// Client names are this prefix, the bench's process id, `-` and a number.
     #[arg(long, default_value = "b", value_name = "PREFIX", global = true)]
@@ -246,7 +259,11 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         _ => bail!("--timeout must be a positive number of seconds"),
     };
     let options = Options {
-        addr: resolve(&args.host, args.port)?,
+        addrs: args
+            .port
+            .iter()
+            .map(|&port| resolve(&args.host, port))
+            .collect::<anyhow::Result<_>>()?,
         proto: args.proto.into(),
         tls: args.tls.then(|| args.host.clone()),
         web: args.web.then(|| args.host.clone()),
@@ -258,7 +275,8 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         timeout,
         name_prefix: args.name_prefix,
         max_pending: args.max_pending,
-        server_pid: args.server_pid,
+        server_pids: args.server_pid,
+        redis_pid: args.redis_pid,
         window_bytes: args.window,
         size: args.size,
     };

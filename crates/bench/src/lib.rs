@@ -44,7 +44,7 @@ use anyhow::{Context, bail};
 use chat_protocol as protocol;
 use mio::{Poll, Waker};
 
-use crate::process::ProcessStatus;
+use crate::process::Snapshot;
 use crate::report::ServerUsage;
 use crate::stats::{Histogram, Tally};
 use crate::tls::Tls;
@@ -124,8 +124,9 @@ impl Proto {
 /// How to run a scenario.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The server.
-    pub addr: SocketAddr,
+    /// The servers (instances of one cluster, or one server): client `i` connects to
+    /// `addrs[i % addrs.len()]`, so every room has members on each of them.
+    pub addrs: Vec<SocketAddr>,
     /// The protocol the server speaks.
     pub proto: Proto,
     /// Speak TLS, with this as the server's name (sent as SNI if it is a DNS name rather
@@ -145,8 +146,12 @@ pub struct Options {
     pub name_prefix: String,
     /// Connections being set up (connecting or waiting for the welcome) at once.
     pub max_pending: usize,
-    /// Read this process's memory and threads from `/proc` during the run.
-    pub server_pid: Option<u32>,
+    /// Read these processes' memory, threads and CPU time from `/proc` during the run:
+    /// the servers, one per instance.
+    pub server_pids: Vec<u32>,
+    /// And this one's: Redis, which joins the instances (single-threaded, it may be what
+    /// bounds them).
+    pub redis_pid: Option<u32>,
     /// Flooding senders keep at most about this many bytes of messages in flight to each
     /// receiver (sent and not yet received); 0 sends as fast as the sockets take them.
     pub window_bytes: u64,
@@ -224,15 +229,7 @@ const SPARE_FILES: u64 = 64;
 pub fn run(options: &Options, progress: impl FnMut(&Progress)) -> anyhow::Result<Report> {
     let plan = plan(options)?;
     let threads = options.threads.clamp(1, plan.clients);
-    let read_server = |when: &str| -> anyhow::Result<Option<ProcessStatus>> {
-        options
-            .server_pid
-            .map(|pid| {
-                ProcessStatus::read(pid)
-                    .with_context(|| format!("failed to read the server's status {when}"))
-            })
-            .transpose()
-    };
+    let read_server = |when: &str| read_watched(options, when);
     let before = read_server("before connecting")?;
 
     let shared = Arc::new(Shared::new(plan, threads));
@@ -267,14 +264,12 @@ pub fn run(options: &Options, progress: impl FnMut(&Progress)) -> anyhow::Result
     let measured = driver.measure(options, read_server);
     let outcomes = stop(&shared, &wakers, handles);
     let measured = measured?;
-    let server = match (before, measured.joined, measured.end) {
-        (Some(before), Some(joined), Some(end)) => Some(ServerUsage {
-            before,
-            joined,
-            end,
-        }),
-        _ => None,
-    };
+    let server = usages(
+        options,
+        before,
+        measured.joined.clone(),
+        measured.end.clone(),
+    );
     Ok(report(
         options,
         threads,
@@ -284,6 +279,48 @@ pub fn run(options: &Options, progress: impl FnMut(&Progress)) -> anyhow::Result
         outcomes,
         server,
     ))
+}
+
+/// Reads the servers' and Redis's status (`--server-pid`, `--redis-pid`), if asked to.
+fn read_watched(options: &Options, when: &str) -> anyhow::Result<Option<Snapshot>> {
+    let mut pids = options.server_pids.clone();
+    pids.extend(options.redis_pid);
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    Snapshot::read(&pids)
+        .map(Some)
+        .with_context(|| format!("failed to read the servers' status {when}"))
+}
+
+/// What the three readings say of each server, and of Redis.
+fn usages(
+    options: &Options,
+    before: Option<Snapshot>,
+    joined: Option<Snapshot>,
+    end: Option<Snapshot>,
+) -> (Vec<ServerUsage>, Option<ServerUsage>) {
+    let (Some(before), Some(joined), Some(end)) = (before, joined, end) else {
+        return (Vec::new(), None);
+    };
+    let wall = end.at.saturating_duration_since(before.at);
+    let mut all: Vec<ServerUsage> = before
+        .processes
+        .iter()
+        .zip(&joined.processes)
+        .zip(&end.processes)
+        .map(|((&before, &joined), &end)| ServerUsage {
+            before,
+            joined,
+            end,
+            wall,
+        })
+        .collect();
+    let redis = match options.redis_pid {
+        Some(_) => all.pop(),
+        None => None,
+    };
+    (all, redis)
 }
 
 /// Checks the options and works out who does what.
@@ -338,6 +375,9 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     if options.timeout.is_zero() {
         bail!("the timeout must be more than 0");
     }
+    let Some(&first_addr) = options.addrs.first() else {
+        bail!("no server to connect to");
+    };
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
     if let Some(limit) = limit
         && clients as u64 + SPARE_FILES > limit
@@ -382,18 +422,22 @@ fn plan(options: &Options) -> anyhow::Result<Plan> {
     let tls = options
         .tls
         .as_deref()
-        .map(|host| Tls::new(host, options.addr))
+        .map(|host| Tls::new(host, first_addr))
         .transpose()?;
     let web = options.web.as_deref().map(|host| {
         // An address is written as the socket address is (IPv6 in brackets).
-        let host = match host.parse::<std::net::IpAddr>() {
-            Ok(_) => options.addr.to_string(),
-            Err(_) => format!("{host}:{}", options.addr.port()),
-        };
-        Web::new(&host)
+        let hosts: Vec<String> = options
+            .addrs
+            .iter()
+            .map(|addr| match host.parse::<std::net::IpAddr>() {
+                Ok(_) => addr.to_string(),
+                Err(_) => format!("{host}:{}", addr.port()),
+            })
+            .collect();
+        Web::new(&hosts)
     });
     Ok(Plan {
-        addr: options.addr,
+        addrs: options.addrs.clone(),
         proto: options.proto,
         tls,
         web,
@@ -442,8 +486,8 @@ fn set_phase(shared: &Shared, wakers: &[Waker], phase: Phase) {
 struct Measured {
     /// The server's status once everyone joined, and when the measurement ended (before
     /// the clients close).
-    joined: Option<ProcessStatus>,
-    end: Option<ProcessStatus>,
+    joined: Option<Snapshot>,
+    end: Option<Snapshot>,
     /// Deliveries a correct server makes.
     expected: u64,
     timed_out: bool,
@@ -472,7 +516,7 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
     fn measure(
         &mut self,
         options: &Options,
-        read_server: impl Fn(&str) -> anyhow::Result<Option<ProcessStatus>>,
+        read_server: impl Fn(&str) -> anyhow::Result<Option<Snapshot>>,
     ) -> anyhow::Result<Measured> {
         let shared = self.shared;
         let plan = &shared.plan;
@@ -507,7 +551,7 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
                 plan.clients,
                 shared.refused.load(Ordering::Relaxed),
                 shared.failed.load(Ordering::Relaxed),
-                plan.addr
+                plan.targets()
             );
         }
         if timed_out {
@@ -521,7 +565,7 @@ impl<P: FnMut(&Progress)> Driver<'_, P> {
         }
         let joined = read_server("after the clients joined")?;
         if welcomed == 0 {
-            bail!("no client could join the server at {}", plan.addr);
+            bail!("no client could join the server at {}", plan.targets());
         }
 
         self.set_phase(Phase::Probe);
@@ -636,7 +680,7 @@ fn report(
     connect_start: u64,
     measured: Measured,
     outcomes: Vec<Outcome>,
-    server: Option<ServerUsage>,
+    (servers, redis): (Vec<ServerUsage>, Option<ServerUsage>),
 ) -> Report {
     let plan = &shared.plan;
     let mut latency = Histogram::default();
@@ -644,7 +688,16 @@ fn report(
     let mut tally = Tally::default();
     let mut server_errors = 0;
     let mut slow_closed = BTreeSet::<usize>::new();
+    let mut joined_by_instance = vec![0; plan.addrs.len()];
+    let mut crossed = 0;
     for outcome in &outcomes {
+        for (total, joined) in joined_by_instance
+            .iter_mut()
+            .zip(&outcome.joined_by_instance)
+        {
+            *total += joined;
+        }
+        crossed += outcome.crossed;
         latency.merge(&outcome.latency);
         join.merge(&outcome.join);
         tally.merge(&outcome.tally);
@@ -672,7 +725,10 @@ fn report(
     };
     Report {
         scenario: options.scenario.name(),
-        target: plan.addr.to_string(),
+        target: plan.targets(),
+        instances: plan.addrs.len(),
+        joined_by_instance,
+        crossed,
         proto: plan.proto.name(),
         tls: plan.tls.is_some(),
         web: plan.web.is_some(),
@@ -696,7 +752,8 @@ fn report(
         elapsed,
         latency: latency.summary(),
         slow_disconnected,
-        server,
+        servers,
+        redis,
         timed_out: measured.timed_out,
         stalled: measured.stalled,
     }

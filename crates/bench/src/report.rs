@@ -7,13 +7,45 @@ use std::time::Duration;
 use crate::process::ProcessStatus;
 use crate::stats::{Summary, Tally};
 
-/// The server's memory and threads before the clients connected, once all had joined, and
-/// at the end of the run.
+/// A process's memory, threads and CPU time before the clients connected, once all had
+/// joined, and at the end of the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServerUsage {
     pub before: ProcessStatus,
     pub joined: ProcessStatus,
     pub end: ProcessStatus,
+    /// From the reading before to the one at the end.
+    pub wall: Duration,
+}
+
+impl ServerUsage {
+    /// CPU time used from before connecting to the end.
+    pub fn cpu(&self) -> Duration {
+        self.end.cpu.saturating_sub(self.before.cpu)
+    }
+
+    /// That CPU time as a percentage of one core's time over the same span.
+    pub fn cpu_percent(&self) -> f64 {
+        if self.wall.is_zero() {
+            return 0.0;
+        }
+        100.0 * self.cpu().as_secs_f64() / self.wall.as_secs_f64()
+    }
+
+    /// Several processes taken together: their memory, threads and CPU time added up.
+    fn sum(usages: &[ServerUsage]) -> Option<ServerUsage> {
+        let add = |a: ProcessStatus, b: ProcessStatus| ProcessStatus {
+            rss_kib: a.rss_kib + b.rss_kib,
+            threads: a.threads + b.threads,
+            cpu: a.cpu + b.cpu,
+        };
+        usages.iter().copied().reduce(|a, b| ServerUsage {
+            before: add(a.before, b.before),
+            joined: add(a.joined, b.joined),
+            end: add(a.end, b.end),
+            wall: a.wall.max(b.wall),
+        })
+    }
 }
 
 /// Everything a run measured.
@@ -21,8 +53,10 @@ pub struct ServerUsage {
 pub struct Report {
     /// The scenario's name (`fanout`, `latency`, `connect`, `slow-reader`).
     pub scenario: &'static str,
-    /// The server's address.
+    /// The servers' addresses, `A` or `A, B`.
     pub target: String,
+    /// Server instances the clients were spread over (round-robin).
+    pub instances: usize,
     /// The protocol spoken (`chat`, `irc`).
     pub proto: &'static str,
     /// Over TLS (`--tls`).
@@ -43,6 +77,10 @@ pub struct Report {
     pub rate: Option<f64>,
     /// Clients welcomed by the server.
     pub joined: usize,
+    /// Clients welcomed by each instance, in the order of `target`.
+    pub joined_by_instance: Vec<usize>,
+    /// Deliveries of a message sent by a client of another instance.
+    pub crossed: u64,
     /// Connections refused (ECONNREFUSED, or `! server full`).
     pub refused: usize,
     /// Connections that failed otherwise (timed out, unreachable).
@@ -69,8 +107,10 @@ pub struct Report {
     pub latency: Option<Summary>,
     /// Slow clients the server disconnected (slow-reader).
     pub slow_disconnected: Option<usize>,
-    /// The server's memory and threads (`--server-pid`).
-    pub server: Option<ServerUsage>,
+    /// Each server's memory, threads and CPU time (`--server-pid`, in that order).
+    pub servers: Vec<ServerUsage>,
+    /// Redis's memory and CPU time (`--redis-pid`).
+    pub redis: Option<ServerUsage>,
     /// The run hit its time limit before every expected delivery arrived.
     pub timed_out: bool,
     /// The measurement ended early: nothing was sent or delivered for a while, with
@@ -94,9 +134,14 @@ impl Report {
         per_second(self.messages_sent, self.elapsed)
     }
 
-    /// Server memory added per joined client, in bytes.
+    /// The servers taken together (one server: itself).
+    pub fn server(&self) -> Option<ServerUsage> {
+        ServerUsage::sum(&self.servers)
+    }
+
+    /// Server memory added per joined client, in bytes (all servers together).
     pub fn rss_per_client(&self) -> Option<f64> {
-        let server = self.server?;
+        let server = self.server()?;
         let added = server.joined.rss_kib as f64 - server.before.rss_kib as f64;
         (self.joined > 0).then(|| added * 1024.0 / self.joined as f64)
     }
@@ -139,6 +184,7 @@ impl Report {
         let mut json = Json::default();
         json.string("scenario", self.scenario);
         json.string("target", &self.target);
+        json.number("instances", self.instances);
         json.string("proto", self.proto);
         json.boolean("tls", self.tls);
         json.boolean("web", self.web);
@@ -149,6 +195,16 @@ impl Report {
         json.number("slow_clients", self.slow_clients);
         json.float("rate", self.rate);
         json.number("joined", self.joined);
+        let by_instance: Vec<String> = self
+            .joined_by_instance
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        json.raw(
+            "joined_by_instance",
+            &format!("[{}]", by_instance.join(",")),
+        );
+        json.number("deliveries_across_instances", self.crossed);
         json.number("refused", self.refused);
         json.number("failed", self.failed);
         json.number("dropped", self.dropped);
@@ -171,7 +227,8 @@ impl Report {
         json.float("messages_per_sec", Some(self.messages_per_sec().round()));
         json.summary("latency", self.latency.as_ref());
         json.optional("slow_disconnected", self.slow_disconnected);
-        let server = self.server.as_ref();
+        let server = self.server();
+        let server = server.as_ref();
         json.optional("server_rss_before_kib", server.map(|s| s.before.rss_kib));
         json.optional("server_rss_joined_kib", server.map(|s| s.joined.rss_kib));
         json.optional("server_rss_end_kib", server.map(|s| s.end.rss_kib));
@@ -182,6 +239,19 @@ impl Report {
         json.optional("server_threads_before", server.map(|s| s.before.threads));
         json.optional("server_threads_joined", server.map(|s| s.joined.threads));
         json.optional("server_threads_end", server.map(|s| s.end.threads));
+        json.float("server_cpu_percent", server.map(|s| s.cpu_percent()));
+        let each = |value: fn(&ServerUsage) -> String| {
+            let values: Vec<String> = self.servers.iter().map(value).collect();
+            format!("[{}]", values.join(","))
+        };
+        json.raw("servers_rss_end_kib", &each(|s| s.end.rss_kib.to_string()));
+        json.raw(
+            "servers_cpu_percent",
+            &each(|s| format!("{:.1}", s.cpu_percent())),
+        );
+        let redis = self.redis.as_ref();
+        json.optional("redis_rss_end_kib", redis.map(|s| s.end.rss_kib));
+        json.float("redis_cpu_percent", redis.map(|s| s.cpu_percent()));
         json.boolean("timed_out", self.timed_out);
         json.boolean("stalled", self.stalled);
         json.finish()
@@ -221,9 +291,13 @@ impl fmt::Display for Report {
             true => String::new(),
             false => format!(" ({})", tags.join(", ")),
         };
+        let instances = match self.instances {
+            1 => String::new(),
+            count => format!(" ({count} instances)"),
+        };
         writeln!(
             f,
-            "chat-bench {} against {}{proto}: {what}, {} threads",
+            "chat-bench {} against {}{instances}{proto}: {what}, {} threads",
             self.scenario, self.target, self.threads
         )?;
         let row = |f: &mut fmt::Formatter<'_>, label: &str, value: String| {
@@ -237,6 +311,22 @@ impl fmt::Display for Report {
                 self.joined, self.refused, self.failed, self.dropped, self.disconnected
             ),
         )?;
+        if self.instances > 1 {
+            let by_instance: Vec<String> = self
+                .joined_by_instance
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            row(
+                f,
+                "instances",
+                format!(
+                    "{} joined each; {} deliveries across instances",
+                    by_instance.join(" / "),
+                    self.crossed
+                ),
+            )?;
+        }
         let mut connect = format_duration(self.connect_time);
         if let Some(join) = &self.join_latency {
             let _ = write!(
@@ -316,10 +406,38 @@ impl fmt::Display for Report {
                 ),
             )?;
         }
-        if let Some(server) = &self.server {
+        let instances = self.servers.len();
+        for (number, server) in self.servers.iter().enumerate().filter(|_| instances > 1) {
             row(
                 f,
-                "server RSS",
+                &format!("server {}", number + 1),
+                format!(
+                    "RSS {} end, {} threads, CPU {} ({:.0}% of a core)",
+                    format_kib(server.end.rss_kib),
+                    server.end.threads,
+                    format_duration(server.cpu()),
+                    server.cpu_percent()
+                ),
+            )?;
+        }
+        if let Some(server) = &self.server() {
+            // Several servers' totals; the labels stay within the table's column.
+            let (prefix, sum) = match instances {
+                1 => ("server ", ""),
+                _ => ("", " (sum)"),
+            };
+            row(
+                f,
+                &format!("{prefix}CPU{sum}"),
+                format!(
+                    "{} ({:.0}% of a core)",
+                    format_duration(server.cpu()),
+                    server.cpu_percent()
+                ),
+            )?;
+            row(
+                f,
+                &format!("{prefix}RSS{sum}"),
                 format!(
                     "{} before, {} joined, {} end",
                     format_kib(server.before.rss_kib),
@@ -332,10 +450,22 @@ impl fmt::Display for Report {
             }
             row(
                 f,
-                "server threads",
+                &format!("{prefix}threads{sum}"),
                 format!(
                     "{} before, {} joined, {} end",
                     server.before.threads, server.joined.threads, server.end.threads
+                ),
+            )?;
+        }
+        if let Some(redis) = &self.redis {
+            row(
+                f,
+                "redis",
+                format!(
+                    "CPU {} ({:.0}% of a core), RSS {} end",
+                    format_duration(redis.cpu()),
+                    redis.cpu_percent(),
+                    format_kib(redis.end.rss_kib)
                 ),
             )?;
         }
@@ -399,8 +529,8 @@ fn format_kib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
 
-/// A flat JSON object, written by hand: the values are numbers, booleans, null and a few
-/// short strings.
+/// A flat JSON object, written by hand: the values are numbers, booleans, null, a few
+/// short strings and arrays of numbers.
 #[derive(Default)]
 struct Json {
     text: String,
@@ -435,6 +565,12 @@ impl Json {
             }
             _ => self.null(key),
         }
+    }
+
+    /// A value written as it is (an array of numbers).
+    fn raw(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.text.push_str(value);
     }
 
     fn boolean(&mut self, key: &str, value: bool) {
@@ -491,6 +627,9 @@ mod tests {
         Report {
             scenario: "fanout",
             target: "127.0.0.1:10000".to_string(),
+            instances: 1,
+            joined_by_instance: vec![3],
+            crossed: 0,
             proto: "chat",
             tls: false,
             web: false,
@@ -526,20 +665,25 @@ mod tests {
                 mean: Duration::from_micros(200),
             }),
             slow_disconnected: None,
-            server: Some(ServerUsage {
+            servers: vec![ServerUsage {
                 before: ProcessStatus {
                     rss_kib: 1000,
                     threads: 3,
+                    cpu: Duration::from_millis(100),
                 },
                 joined: ProcessStatus {
                     rss_kib: 1030,
                     threads: 6,
+                    cpu: Duration::from_millis(150),
                 },
                 end: ProcessStatus {
                     rss_kib: 1040,
                     threads: 3,
+                    cpu: Duration::from_millis(300),
                 },
-            }),
+                wall: Duration::from_secs(1),
+            }],
+            redis: None,
             timed_out: false,
             stalled: false,
         }
@@ -548,7 +692,9 @@ mod tests {
     #[test]
     fn json_is_one_flat_object() {
         let json = report().to_json();
-        assert!(json.starts_with("{\"scenario\":\"fanout\",\"target\":\"127.0.0.1:10000\","));
+        assert!(json.starts_with(
+            "{\"scenario\":\"fanout\",\"target\":\"127.0.0.1:10000\",\"instances\":1,"
+        ));
         assert!(json.ends_with(",\"timed_out\":false,\"stalled\":false}"));
         for field in [
             "\"proto\":\"chat\"",
@@ -567,6 +713,9 @@ mod tests {
             "\"slow_disconnected\":null",
             "\"server_rss_per_client_bytes\":10240",
             "\"server_threads_joined\":6",
+            "\"server_cpu_percent\":20",
+            "\"servers_cpu_percent\":[20.0]",
+            "\"redis_cpu_percent\":null",
         ] {
             assert!(json.contains(field), "{field} missing from {json}");
         }
@@ -592,6 +741,7 @@ mod tests {
             "  throughput     9,500 deliveries/s, 5,000 messages/s",
             "  latency        p50 150.0 us  p90 300.0 us  p99 900.0 us  max 1.235 ms  (mean 200.0 us)",
             "  RSS per client 10.0 KiB",
+            "  server CPU     200.000 ms (20% of a core)",
         ] {
             assert!(
                 table.contains(expected),
@@ -618,6 +768,42 @@ mod tests {
         web.tls = true;
         let header = "chat-bench fanout against 127.0.0.1:10000 (tls, web): 3 clients";
         assert!(web.to_string().starts_with(header), "{web}");
+    }
+
+    #[test]
+    fn table_shows_each_server_their_sum_and_redis() {
+        let mut two = report();
+        two.instances = 2;
+        two.target = "127.0.0.1:10000, 127.0.0.1:10001".to_string();
+        two.joined_by_instance = vec![2, 1];
+        two.crossed = 12;
+        let server = two.servers[0];
+        two.servers.push(server);
+        two.redis = Some(server);
+        let table = two.to_string();
+        for expected in [
+            "against 127.0.0.1:10000, 127.0.0.1:10001 (2 instances): 3 clients",
+            "  instances      2 / 1 joined each; 12 deliveries across instances",
+            "  server 2       RSS 1.0 MiB end, 3 threads, CPU 200.000 ms (20% of a core)",
+            "  CPU (sum)      400.000 ms (40% of a core)",
+            "  threads (sum)  6 before, 12 joined, 6 end",
+            "  redis          CPU 200.000 ms (20% of a core), RSS 1.0 MiB end",
+        ] {
+            assert!(
+                table.contains(expected),
+                "{expected:?} missing from:\n{table}"
+            );
+        }
+        let json = two.to_json();
+        for field in [
+            "\"instances\":2",
+            "\"joined_by_instance\":[2,1]",
+            "\"server_threads_end\":6",
+            "\"servers_cpu_percent\":[20.0,20.0]",
+            "\"redis_cpu_percent\":20",
+        ] {
+            assert!(json.contains(field), "{field} missing from {json}");
+        }
     }
 
     #[test]

@@ -24,37 +24,47 @@ const MAX_HEADER: usize = 10;
 /// The longest payload of a control frame.
 const MAX_CONTROL: usize = 125;
 
-/// How every client of a run upgrades: the request it sends (the same for all) and the
-/// `Sec-WebSocket-Accept` the server must answer with.
+/// How every client of a run upgrades: the request it sends (the same for all clients of
+/// one server) and the `Sec-WebSocket-Accept` the server must answer with.
 #[derive(Debug, Clone)]
 pub struct Web {
-    request: Box<[u8]>,
+    /// The request for each server, in the order of the plan's addresses.
+    requests: Vec<Box<[u8]>>,
     accept: String,
     /// Each client's mask is drawn from this.
     seed: u64,
 }
 
 impl Web {
-    /// The request for `GET /ws` with `host` as its `Host` (`HOST:PORT`), and a key made
-    /// for this run. No `Origin`: the server lets a client that isn't a browser's page in
-    /// without one.
-    pub fn new(host: &str) -> Web {
+    /// The requests for `GET /ws` with each of `hosts` as its `Host` (`HOST:PORT`, one per
+    /// server), and a key made for this run. No `Origin`: the server lets a client that
+    /// isn't a browser's page in without one.
+    pub fn new(hosts: &[impl AsRef<str>]) -> Web {
         let random = RandomState::new();
         let key = base64(&random_bytes(&random));
-        let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
+        let requests = hosts
+            .iter()
+            .map(|host| {
+                let host = host.as_ref();
+                let request = format!(
+                    "GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n\
+                     Sec-WebSocket-Version: 13\r\n\r\n"
+                );
+                request.into_bytes().into_boxed_slice()
+            })
+            .collect();
         Web {
-            request: request.into_bytes().into_boxed_slice(),
+            requests,
             accept: tungstenite::handshake::derive_accept_key(key.as_bytes()),
             seed: random.hash_one(u64::MAX),
         }
     }
 
-    /// Client `index`'s WebSocket, its upgrade request appended to `out` (and not framed).
-    pub fn start(&self, index: usize, out: &mut Vec<u8>) -> WebSocket {
-        out.extend_from_slice(&self.request);
+    /// Client `index`'s WebSocket to server `instance`, its upgrade request appended to
+    /// `out` (and not framed).
+    pub fn start(&self, index: usize, instance: usize, out: &mut Vec<u8>) -> WebSocket {
+        out.extend_from_slice(&self.requests[instance % self.requests.len()]);
         let mask = mix(self.seed ^ index as u64).to_le_bytes();
         WebSocket {
             mask: [mask[0], mask[1], mask[2], mask[3]],
@@ -493,7 +503,7 @@ mod tests {
 
     fn upgraded() -> WebSocket {
         let mut out = Vec::new();
-        let mut web = Web::new("127.0.0.1:1").start(7, &mut out);
+        let mut web = Web::new(&["127.0.0.1:1"]).start(7, 0, &mut out);
         web.upgraded = true;
         web.framed = 0;
         web
@@ -648,7 +658,7 @@ mod tests {
 
     #[test]
     fn the_head_must_be_a_101_with_our_key() {
-        let web = Web::new("h:1");
+        let web = Web::new(&["h:1"]);
         let answer = format!(
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
              sec-websocket-accept: {}\r\n\r\n",
@@ -656,7 +666,7 @@ mod tests {
         );
         let answer = [answer.as_bytes(), b"\x81\x02hi"].concat();
         for step in [1, 5, answer.len()] {
-            let mut socket = web.start(0, &mut Vec::new());
+            let mut socket = web.start(0, 0, &mut Vec::new());
             let mut after: Option<Vec<u8>> = None;
             for piece in answer.chunks(step) {
                 match &mut after {
@@ -671,7 +681,7 @@ mod tests {
             assert!(socket.upgraded());
         }
         let head = |text: &'static str| {
-            let mut socket = web.start(0, &mut Vec::new());
+            let mut socket = web.start(0, 0, &mut Vec::new());
             socket.read_head(text.as_bytes(), web.accept())
         };
         assert_eq!(
@@ -688,7 +698,7 @@ mod tests {
             head("! server full\n"),
             Err(WebError::NotHttp(b"! server full".to_vec()))
         );
-        let mut socket = web.start(0, &mut Vec::new());
+        let mut socket = web.start(0, 0, &mut Vec::new());
         let long = format!("HTTP/1.1 101 OK\r\n{}", "x".repeat(MAX_HEAD));
         assert_eq!(
             socket.read_head(long.as_bytes(), web.accept()),

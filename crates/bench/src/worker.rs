@@ -71,8 +71,8 @@ pub enum Sending {
 /// What the workers are to do; fixed for the run.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// The server.
-    pub addr: SocketAddr,
+    /// The servers: client `index` connects to `addrs[index % addrs.len()]` (never empty).
+    pub addrs: Vec<SocketAddr>,
     /// The protocol the clients speak.
     pub proto: Proto,
     /// Over TLS (`--tls`).
@@ -111,6 +111,22 @@ impl Plan {
     /// The client a name belongs to, if it is one of ours.
     pub fn index_of(&self, name: &str) -> Option<usize> {
         name.strip_prefix(self.name_stem.as_str())?.parse().ok()
+    }
+
+    /// The server client `index` connects to: the instances take turns.
+    pub fn addr(&self, index: usize) -> SocketAddr {
+        self.addrs[self.instance(index)]
+    }
+
+    /// Which of the servers client `index` connects to.
+    pub fn instance(&self, index: usize) -> usize {
+        index % self.addrs.len()
+    }
+
+    /// The servers, for messages: `A` or `A, B`.
+    pub fn targets(&self) -> String {
+        let addrs: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+        addrs.join(", ")
     }
 
     /// Whether client `index` stops reading when the measurement starts.
@@ -240,6 +256,10 @@ pub struct Outcome {
     pub tally: Tally,
     /// `! ...` lines received after joining.
     pub server_errors: u64,
+    /// Clients welcomed, by the instance they joined (an entry per instance at most).
+    pub joined_by_instance: Vec<usize>,
+    /// Deliveries of messages sent by a client of another instance.
+    pub crossed: u64,
     /// Slow clients found closed by the server (by reading them after the measurement, or
     /// from `* NAME quit (too slow)` notices seen by client 0).
     pub slow_closed: Vec<usize>,
@@ -515,7 +535,7 @@ impl Worker {
             self.next_start += 1;
             let client = &mut self.clients[position];
             client.started = plan.now();
-            match client::connect(plan.addr, client.slow) {
+            match client::connect(plan.addr(client.index), client.slow) {
                 Ok((mut stream, connected)) => {
                     let interest = Interest::READABLE | Interest::WRITABLE;
                     if let Err(err) =
@@ -642,7 +662,8 @@ impl Worker {
                         match &self.shared.plan.web {
                             // The name goes once the upgrade is answered.
                             Some(web) => {
-                                let socket = web.start(client.index, &mut client.out);
+                                let instance = self.shared.plan.instance(client.index);
+                                let socket = web.start(client.index, instance, &mut client.out);
                                 client.web = Some(Box::new(socket));
                             }
                             None => queue_greeting(&self.shared.plan, client),
@@ -932,7 +953,8 @@ impl Worker {
                     rustls::Error::InvalidMessage(_) => " (is it the server's TLS port?)",
                     _ => "",
                 };
-                shared.fail(format!("TLS with {} failed: {err}{hint}", shared.plan.addr));
+                let addr = shared.plan.addr(client.index);
+                shared.fail(format!("TLS with {addr} failed: {err}{hint}"));
             } else if self.phase < Phase::Done {
                 log::warn!("{name}: TLS failed: {err}");
                 shared.disconnected.fetch_add(1, Ordering::Relaxed);
@@ -940,7 +962,8 @@ impl Worker {
         }
         if let End::Web(err) = &end {
             if matches!(client.stage, Stage::Connecting | Stage::Handshake) {
-                shared.fail(format!("WebSocket with {} failed: {err}", shared.plan.addr));
+                let addr = shared.plan.addr(client.index);
+                shared.fail(format!("WebSocket with {addr} failed: {err}"));
             } else if self.phase < Phase::Done {
                 log::warn!("{name}: {err}");
                 shared.disconnected.fetch_add(1, Ordering::Relaxed);
@@ -1352,6 +1375,12 @@ impl Lines<'_> {
                     self.counts.last_welcome = self.counts.last_welcome.max(self.now);
                     let took = self.now.saturating_sub(client.started);
                     self.counts.outcome.join.record(took);
+                    let instance = self.shared.plan.instance(client.index);
+                    let joined = &mut self.counts.outcome.joined_by_instance;
+                    if joined.len() <= instance {
+                        joined.resize(instance + 1, 0);
+                    }
+                    joined[instance] += 1;
                     client.tracks = vec![SeqTrack::default(); self.shared.plan.senders];
                 }
             }
@@ -1407,6 +1436,10 @@ impl Lines<'_> {
         if matches!(arrival, Arrival::InOrder | Arrival::Ahead | Arrival::Late) {
             self.counts.delivered += 1;
             client.received += 1;
+            let plan = &self.shared.plan;
+            if plan.instance(sender) != plan.instance(client.index) {
+                self.counts.outcome.crossed += 1;
+            }
             self.counts.last_delivery = self.now;
             let latency = self.now.saturating_sub(stamp.nanos);
             self.counts.outcome.latency.record(latency);
