@@ -338,25 +338,12 @@ fn chat_goes_on_without_redis_and_the_cluster_comes_back() {
     bob.wait_for("alice: welcome back");
 }
 
-/// Registers `name` with `password` on the instance at `addr`, then logs in with it.
-fn log_in(addr: std::net::SocketAddr, name: &str, password: &str) -> TestClient {
-    let mut client = TestClient::join(addr, name);
-    client.send(&format!("/register {password}"));
-    client.expect_prefix(&format!("* {name} is registered"));
-    client.send("/quit");
-    client.wait_for("* bye");
-    let mut client = TestClient::connect(addr);
-    client.send(&format!("{name} {password}"));
-    client.expect_prefix(&format!("* welcome {name}, you are in #lobby"));
-    client
-}
-
 #[test]
 fn commands_reach_users_on_other_instances() {
     let redis = Redis::start();
     let admin = ["--admin", "root"];
     let (a, b) = (instance(&redis, &admin), instance(&redis, &admin));
-    let mut root = log_in(a.addr, "root", "admin-pass-1");
+    let mut root = common::registered_session(a.addr, "root", "admin-pass-1");
     let mut bob = TestClient::join(b.addr, "bob");
     let mut carol = TestClient::join(b.addr, "carol");
     root.wait_for("* carol joined #lobby");

@@ -371,19 +371,6 @@ fn admin_config() -> Config {
     }
 }
 
-/// Registers `name` with `password`, then logs in with it.
-fn login(addr: SocketAddr, name: &str, password: &str) -> TestClient {
-    let mut client = TestClient::join(addr, name);
-    client.send(&format!("/register {password}"));
-    client.expect_prefix(&format!("* {name} is registered"));
-    client.send("/quit");
-    client.wait_for("* bye");
-    let mut client = TestClient::connect(addr);
-    client.send(&format!("{name} {password}"));
-    client.expect_prefix(&format!("* welcome {name}, you are in #lobby"));
-    client
-}
-
 #[test]
 fn admin_commands_need_an_admin_logged_in_with_the_password() {
     let server = start_server_with(admin_config());
@@ -478,7 +465,7 @@ fn bans_close_the_user_refuse_name_and_address_survive_a_restart_and_expire() {
     let data_dir = dir.to_str().expect("utf-8 path");
     let args = ["--data-dir", data_dir, "--admin", "root"];
     let server = ServerProcess::start(&args);
-    let mut root = login(server.addr, "root", "admin-pass-1");
+    let mut root = common::registered_session(server.addr, "root", "admin-pass-1");
     let mut bob = hello_from(loopback(5), server.addr, "bob");
     bob.expect_prefix("* welcome bob");
     root.wait_for("* bob joined #lobby");

@@ -427,3 +427,17 @@ pub fn strip_stamp(line: &str) -> Option<&str> {
         && &bytes[6..8] == b"] ";
     stamped.then(|| &line[8..])
 }
+
+/// Registers `name` with `password` on the server at `addr`, then logs in with it in a new
+/// session (an `--admin` name is an admin only then).
+pub fn registered_session(addr: SocketAddr, name: &str, password: &str) -> TestClient {
+    let mut client = TestClient::join(addr, name);
+    client.send(&format!("/register {password}"));
+    client.expect_prefix(&format!("* {name} is registered"));
+    client.send("/quit");
+    client.wait_for("* bye");
+    let mut client = TestClient::connect(addr);
+    client.send(&format!("{name} {password}"));
+    client.expect_prefix(&format!("* welcome {name}, you are in #lobby"));
+    client
+}

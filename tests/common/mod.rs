@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 pub use self::{
     browser::{Browser, DESKTOP, PHONE, Page, TempDir},
     client::{
-        Closed, TestClient, connect_from, drain_until_closed, pair, room_of, start_client,
-        strip_stamp,
+        Closed, TestClient, connect_from, drain_until_closed, pair, registered_session, room_of,
+        start_client, strip_stamp,
     },
     pane::{Pane, last_row, row_index},
     process::{Exit, Process, fd_count, proc_status},
