@@ -157,10 +157,12 @@ fn a_reader_that_keeps_reading_is_never_dropped_and_private_senders_are_slowed()
             let mut sender = TestClient::join(server.addr, name);
             thread::spawn(move || {
                 let padding = "m".repeat(4000);
+                // Each sender reads its own echoes, so only the reader's pace is tested.
                 for i in 0..MESSAGES {
                     sender.send(&format!("/msg reader {i} {padding}"));
+                    let echo = format!("{} -> reader: {i} ", sender.name);
+                    sender.wait_until("its echo", |line| line.starts_with(&echo));
                 }
-                sender.sync();
                 sender
             })
         })
