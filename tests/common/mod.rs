@@ -7,6 +7,7 @@
 //!   `chat-client` in pipe mode.
 //! - `pane`: the real `chat-client` in a tmux pane.
 //! - `process`: the guard for any program a test starts, and its numbers in `/proc`.
+//! - `redis`: a `redis-server` of the test's own, on a free port, for the cluster.
 //! - `tls`: the test certificate authority, and running one test over plain TCP and TLS.
 //! - `browser`: headless Chromium driven over the DevTools protocol, for the web page.
 
@@ -16,6 +17,7 @@ mod browser;
 mod client;
 mod pane;
 mod process;
+mod redis;
 mod server;
 mod tls;
 
@@ -32,6 +34,7 @@ pub use self::{
     },
     pane::{Pane, last_row, row_index},
     process::{Exit, Process, fd_count, proc_status},
+    redis::Redis,
     server::{
         ServerProcess, TestServer, start_server, start_server_on, start_server_with, test_config,
     },
