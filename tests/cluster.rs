@@ -278,6 +278,18 @@ fn commands_reach_users_on_other_instances() {
     bob.wait_for("* root to everyone: maintenance at noon");
     carol.wait_for("* root to everyone: maintenance at noon");
 
+    // A topic set on one instance reaches the room's members on the other, and is shown
+    // to joiners there.
+    bob.send("/topic release on Friday");
+    bob.expect("* bob set the topic of #lobby: release on Friday");
+    root.wait_for("* bob set the topic of #lobby: release on Friday");
+    let mut dave = TestClient::connect(a.addr);
+    dave.send("dave");
+    dave.expect_prefix("* welcome dave");
+    dave.wait_for("* topic of #lobby: release on Friday");
+    drop(dave);
+    root.wait_for("* dave quit (connection closed)");
+
     bob.send("/away lunch");
     bob.wait_for("* you are away: lunch");
     root.send("/whois bob");
@@ -307,4 +319,96 @@ fn commands_reach_users_on_other_instances() {
         line.starts_with("! you are banned until ")
     });
     bob.expect_closed();
+}
+
+/// Sends `/history`; returns the text of its `= ` lines (after the time stamp).
+fn history(client: &mut TestClient) -> Vec<String> {
+    client.send("/history");
+    let mut lines = Vec::new();
+    loop {
+        let line = client.line();
+        let Some(past) = line.strip_prefix("= ") else {
+            return lines;
+        };
+        lines.push(past.get(21..).unwrap_or(past).to_string());
+    }
+}
+
+#[test]
+fn names_history_mail_and_bans_are_kept_in_redis_for_every_instance() {
+    let mut redis = Redis::start();
+    let admin = ["--admin", "root"];
+    let (mut a, b) = (instance(&redis, &admin), instance(&redis, &admin));
+    // Registered on one instance, logged in on the other.
+    let mut hana = common::registered_session(a.addr, "hana", "hana-password");
+    hana.send("remember this");
+    hana.sync();
+    hana.send("/quit");
+    hana.wait_for("* bye");
+    let mut wrong = TestClient::connect(b.addr);
+    wrong.send("hana not-her-password");
+    wrong.expect("! wrong password for hana");
+    // History written through one instance is replayed by the other, on joining and by
+    // /history.
+    let mut ivan = TestClient::join(b.addr, "ivan");
+    ivan.wait_until("the replay", |line| line.ends_with(" hana: remember this"));
+    ivan.send("/register hana-again");
+    ivan.expect_prefix("* ivan is registered");
+    assert!(
+        history(&mut ivan).contains(&"hana: remember this".to_string()),
+        "{}",
+        ivan.transcript()
+    );
+    // A message left on one instance waits for its reader on the other.
+    ivan.send("/msg hana see you later");
+    ivan.expect("* hana is offline; they will get your message when they return");
+    ivan.send("/seen hana");
+    ivan.expect_prefix("* hana was last seen ");
+    let mut hana = TestClient::connect(a.addr);
+    hana.send("hana hana-password");
+    hana.expect_prefix("* welcome hana");
+    hana.wait_for("* 1 message arrived while you were away");
+    let mail = hana.line();
+    assert!(mail.ends_with(" ivan -> hana: see you later"), "{mail}");
+
+    // A ban made on one instance keeps the name out of the other.
+    let mut root = common::registered_session(b.addr, "root", "admin-pass-1");
+    root.send("/ban mallory spam");
+    let banned = root.wait_until("an answer", |line| !line.starts_with("= "));
+    assert!(banned.starts_with("* mallory is banned until "), "{banned}");
+    // (The other instance reloads its bans when the bus tells it, a moment later.)
+    let mut last = String::new();
+    let kept_out = eventually(Duration::from_secs(5), || {
+        let mut mallory = TestClient::connect(a.addr);
+        mallory.send("mallory");
+        last = mallory.line();
+        last.starts_with("! you are banned until ")
+    });
+    assert!(kept_out, "mallory got in: {last:?}; log:\n{}", a.stderr());
+
+    // Everything is still there for an instance started after both stopped, one of them
+    // killed (hana's, stopped, gave her name back at once).
+    a.signal(Signal::TERM);
+    b.signal(Signal::KILL);
+    a.wait_exit(Duration::from_secs(10));
+    let c = instance(&redis, &admin);
+    let mut hana = TestClient::connect(c.addr);
+    hana.send("hana hana-password");
+    hana.expect_prefix("* welcome hana");
+    assert!(
+        history(&mut hana).contains(&"hana: remember this".to_string()),
+        "{}",
+        hana.transcript()
+    );
+
+    // Without Redis, logging in is refused, and says why; so is a new name (it can't be
+    // claimed for the whole cluster), while hana's session goes on.
+    redis.stop();
+    for first in ["hana hana-password", "guest"] {
+        let mut refused = TestClient::connect(c.addr);
+        refused.send(first);
+        refused.wait_for("! logging in needs the other servers, which are unreachable now");
+    }
+    hana.send("/who");
+    hana.wait_until("a /who answer", |line| line.starts_with("* #lobby"));
 }

@@ -15,7 +15,7 @@ use signal_hook::iterator::Signals;
 
 use chat_protocol::{DEFAULT_HOST, DEFAULT_PORT};
 use chat_server::cluster::{Cluster, ClusterOptions};
-use chat_server::store::{DataDir, SqliteStore, StartError, Store, default_data_dir};
+use chat_server::store::{DataDir, RedisStore, SqliteStore, StartError, Store, default_data_dir};
 use chat_server::tls::{CertSource, Tls};
 use chat_server::{Config, IpNet, Listener, Server, listen, parse_exempt, raise_fd_limit};
 
@@ -264,8 +264,24 @@ fn tls(args: &Args, data_path: Option<&std::path::Path>) -> anyhow::Result<Optio
     Ok(Some(Arc::new(tls)))
 }
 
-/// Opens what `--data-dir` or `--ephemeral` ask for.
+/// Opens what `--redis`, `--data-dir` or `--ephemeral` ask for. With `--redis` the store
+/// is the cluster's Redis, and the data directory (if any) only holds files such as the
+/// self-signed certificate.
 fn open_store(args: &Args, data_path: Option<PathBuf>) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(url) = &args.redis {
+        let options = ClusterOptions {
+            url: url.clone(),
+            name: args.cluster.clone(),
+        };
+        let store = RedisStore::connect(url, &options.prefix(), args.history_days)
+            .context("failed to open the store in Redis")?;
+        let store = match data_path {
+            Some(path) => store.holding(DataDir::open(&path)?),
+            None => store,
+        };
+        log::info!("keeping history and registered names in Redis");
+        return Ok(Arc::new(store));
+    }
     let Some(path) = data_path else {
         log::info!("ephemeral: nothing is written to disk");
         return Ok(Arc::new(SqliteStore::in_memory(args.history_days)));

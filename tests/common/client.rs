@@ -433,7 +433,9 @@ pub fn strip_stamp(line: &str) -> Option<&str> {
 pub fn registered_session(addr: SocketAddr, name: &str, password: &str) -> TestClient {
     let mut client = TestClient::join(addr, name);
     client.send(&format!("/register {password}"));
-    client.expect_prefix(&format!("* {name} is registered"));
+    let registered = format!("* {name} is registered");
+    // Past the room's replay, if it has history.
+    client.wait_until("the registration", |line| line.starts_with(&registered));
     client.send("/quit");
     client.wait_for("* bye");
     let mut client = TestClient::connect(addr);

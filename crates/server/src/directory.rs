@@ -88,6 +88,13 @@ pub enum Order {
     },
     /// `/ban` and `/unban`: the bans changed; the other instances read them again.
     Bans,
+    /// `/topic`: the public room with key `room_key` now has `topic` (`None`: none), and
+    /// its members elsewhere are told `line`.
+    Topic {
+        room_key: String,
+        topic: Option<String>,
+        line: String,
+    },
 }
 
 /// The directory of a server that is the only instance: the names its users hold, and no

@@ -21,9 +21,8 @@ use redis::{Connection, Script, Value};
 use super::names::{self, RELEASE};
 use super::{ClusterError, Outgoing, Shared};
 use crate::event::{EventKind, RoomEvent};
+use crate::store::redis::HISTORY_KEPT;
 
-/// How many history lines a room keeps in Redis.
-pub(super) const HISTORY_KEPT: usize = 10_000;
 /// Most items sent in one pipeline.
 const BATCH: usize = 2_000;
 

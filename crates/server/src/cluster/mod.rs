@@ -45,6 +45,16 @@ pub struct ClusterOptions {
     pub name: Option<String>,
 }
 
+impl ClusterOptions {
+    /// What every key and channel of this cluster starts with: `chat:`, or `chat:NAME:`.
+    pub fn prefix(&self) -> String {
+        match &self.name {
+            Some(name) => format!("chat:{name}:"),
+            None => "chat:".to_string(),
+        }
+    }
+}
+
 /// Redis could not be reached or refused what was asked.
 #[derive(Debug)]
 pub struct ClusterError(String);
@@ -134,10 +144,7 @@ impl Cluster {
             ClusterError(format!("Redis at {} doesn't answer: {err}", options.url))
         })?;
         redis::cmd("PING").query::<String>(&mut link)?;
-        let prefix = match &options.name {
-            Some(name) => format!("chat:{name}:"),
-            None => "chat:".to_string(),
-        };
+        let prefix = options.prefix();
         let id = instance_id().map_err(|err| ClusterError(format!("no random source: {err}")))?;
         let directory = Arc::new(RedisDirectory::new());
         let shared = Arc::new(Shared {

@@ -37,6 +37,16 @@ pub(super) fn message(instance: &str, order: &Order) -> String {
             last.as_deref().unwrap_or("")
         ),
         Order::Bans => format!("B\n{instance}"),
+        Order::Topic {
+            room_key,
+            topic,
+            line,
+        } => format!(
+            "t\n{instance}\n{room_key}\n{line}\n{}",
+            topic
+                .as_deref()
+                .map_or_else(String::new, |topic| format!("+{topic}"))
+        ),
     }
 }
 
@@ -59,9 +69,8 @@ pub(super) fn heard(shared: &Shared, kind: &str, rest: &str) -> bool {
     let Some(registry) = shared.registry() else {
         return true;
     };
-    let Some((instance, rest)) = rest.split_once('\n') else {
-        return matches!(kind, "w" | "i" | "k" | "B" | "q" | "a");
-    };
+    // Some kinds (`B`) carry nothing after the instance's id.
+    let (instance, rest) = rest.split_once('\n').unwrap_or((rest, ""));
     let mine = instance == shared.id;
     match kind {
         "w" if !mine => registry.deliver_to_everyone(rest),
@@ -84,6 +93,14 @@ pub(super) fn heard(shared: &Shared, kind: &str, rest: &str) -> bool {
                 reload();
             }
         }
+        "t" if !mine => {
+            let mut parts = rest.splitn(3, '\n');
+            if let (Some(room_key), Some(line), Some(topic)) =
+                (parts.next(), parts.next(), parts.next())
+            {
+                registry.topic_relayed(room_key, topic.strip_prefix('+'), line);
+            }
+        }
         "q" if !mine => {
             if let Some((id, key)) = rest.split_once('\n')
                 && shared.directory.holds(key)
@@ -101,7 +118,7 @@ pub(super) fn heard(shared: &Shared, kind: &str, rest: &str) -> bool {
                 let _ = waiting.try_send(whois);
             }
         }
-        "w" | "i" | "k" | "q" | "a" => {}
+        "w" | "i" | "k" | "t" | "q" | "a" => {}
         _ => return false,
     }
     true

@@ -117,6 +117,22 @@ impl Registry {
         });
     }
 
+    /// Another instance's `/topic` in the public room with key `room_key`: the room here
+    /// (if it has members here) takes `topic`, and its members are told `line`.
+    pub fn topic_relayed(&self, room_key: &str, topic: Option<&str>, line: &str) {
+        let chunk = raw_chunk(line);
+        self.with_state(|state, change| {
+            if let Some(room) = state.rooms.get_mut(room_key)
+                && room.private.is_none()
+            {
+                room.topic = topic.map(Arc::from);
+                for member in room.members.values() {
+                    change.delivery.push(&member.outbox, &chunk);
+                }
+            }
+        });
+    }
+
     /// Another instance's `/kick` or `/ban` of user `key`, in the room with key
     /// `room_key`: this instance's members of the room are told `line`, and if the user is
     /// here, in that room, they leave it: for `#lobby` (`last: None`, kicked from another

@@ -238,11 +238,20 @@ impl Registry {
                     room: &room.name,
                 },
             };
-            let line = line_chunk(&notice.into());
+            let line: ServerLine<'_> = notice.into();
+            let chunk = line_chunk(&line);
             for member in room.members.values() {
-                change.delivery.push(&member.outbox, &line);
+                change.delivery.push(&member.outbox, &chunk);
             }
-            Ok(room.private.is_none().then_some(room_key))
+            if room.private.is_some() {
+                return Ok(None);
+            }
+            self.directory.relay(Order::Topic {
+                room_key: room_key.clone(),
+                topic: text.map(str::to_string),
+                line: line.to_string(),
+            });
+            Ok(Some(room_key))
         })
     }
 

@@ -1,13 +1,14 @@
 //! What the server remembers: room history, registered names, messages waiting for people
 //! who are away, when each name was last seen. [`Store`] is the seam: the SQLite store
-//! ([`SqliteStore`], one thread owning the database) is the one this server has; a store
-//! shared by several instances plugs in the same way.
+//! ([`SqliteStore`], one thread owning the database) serves one instance; the Redis store
+//! ([`RedisStore`], with `--redis`) is shared by every instance of a cluster.
 //!
 //! Writes never make a caller wait for the disk: room events are handed over through the
 //! [`EventSink`] and written in batches. Reads wait, but only up to [`QUERY_TIMEOUT`]; a
 //! store that can't answer says so ([`Unavailable`]) and the command tells its user.
 
 mod data_dir;
+pub mod redis;
 mod schema;
 mod sqlite;
 
@@ -20,6 +21,7 @@ use chat_protocol::UtcTime;
 use crate::event::EventSink;
 
 pub use data_dir::{DataDir, StartError, default_data_dir};
+pub use redis::RedisStore;
 pub use sqlite::SqliteStore;
 
 /// The longest a command waits for the store before it answers that it is unavailable.
