@@ -1,11 +1,12 @@
 //! What one instance asks of the others for its users' commands that reach users
-//! elsewhere (`/wall`, `/invite`, `/kick`, `/ban`, `/unban`), and `/whois` questions with
+//! elsewhere (`/wall`, `/invite`, `/kick`, `/ban`, `/unban`, `/topic`), and `/whois` questions with
 //! their answers, as bus messages.
 //!
 //! Messages (fields joined by `\n`; lines are as sent, without their line ending):
 //! `w INSTANCE LINE` (to everyone), `i INSTANCE KEY LINE` (to one user),
 //! `k INSTANCE ROOM_KEY KEY LINE LAST` (a kick, `LAST` empty, or a ban),
-//! `B INSTANCE` (bans changed), `q INSTANCE ID KEY` (whois?) and
+//! `B INSTANCE` (bans changed), `t INSTANCE ROOM_KEY LINE TOPIC` (a topic, `+TEXT` or
+//! empty), `q INSTANCE ID KEY` (whois?) and
 //! `a INSTANCE ID NAME REGISTERED IDLE SINCE AWAY? AWAY ROOM` (its answer, to `INSTANCE`).
 
 use std::sync::atomic::Ordering;
