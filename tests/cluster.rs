@@ -412,3 +412,84 @@ fn names_history_mail_and_bans_are_kept_in_redis_for_every_instance() {
     hana.send("/who");
     hana.wait_until("a /who answer", |line| line.starts_with("* #lobby"));
 }
+
+#[test]
+fn a_private_room_spans_instances_and_goes_when_its_last_member_anywhere_leaves() {
+    let redis = Redis::start();
+    let (a, b) = (instance(&redis, &[]), instance(&redis, &[]));
+    let mut alice = TestClient::join(a.addr, "alice");
+    let mut bob = TestClient::join(b.addr, "bob");
+    let mut carol = TestClient::join(b.addr, "carol");
+    wait_members(&mut alice, "* #lobby (3): alice, bob, carol");
+    alice.send("/create #secret");
+    let line = alice.wait_until("the link", |line| line.starts_with("* #secret is private"));
+    let key = line
+        .split_once("?key=")
+        .map(|(_, key)| key.to_string())
+        .unwrap_or_else(|| panic!("no key in {line:?}"));
+    assert_eq!(redis.query("EXISTS chat:private:#secret"), ":1");
+
+    // Through the other instance: only with the key.
+    bob.send("/join #secret AAAAAAAAAAAAAAAAAAAAAA");
+    bob.wait_for("! #secret is private: you need an invite");
+    bob.send(&format!("/join #secret {key}"));
+    bob.wait_for("* bob joined #secret");
+    alice.wait_for("* bob joined #secret");
+    wait_members(&mut bob, "* #secret (2): alice, bob");
+    wait_members(&mut alice, "* #secret (2): alice, bob");
+    alice.send("psst");
+    bob.wait_for("alice: psst");
+    bob.send("got it");
+    alice.wait_for("bob: got it");
+    alice.send("/topic only us");
+    bob.wait_for("* alice set the topic of #secret: only us");
+    // Nobody else sees it listed, or where its members are.
+    carol.send("/rooms");
+    let rooms = carol.wait_until("the rooms", |line| line.starts_with("* rooms: "));
+    assert!(!rooms.contains("secret"), "{rooms}");
+    carol.send("/whois alice");
+    let whois = carol.wait_until("whois", |line| line.starts_with("* alice "));
+    assert!(!whois.contains("secret"), "{whois}");
+
+    // A joiner on the other instance gets its topic and its past.
+    carol.send(&format!("/join #secret {key}"));
+    carol.wait_for("* topic of #secret: only us");
+    carol.wait_until("the replay", |line| line.ends_with(" alice: psst"));
+    wait_members(&mut carol, "* #secret (3): alice, bob, carol");
+
+    // A new key: members on both instances are told, and only it lets anyone in.
+    alice.send("/rekey");
+    let rekeyed = alice.wait_until("the new key", |line| {
+        line.starts_with("* #secret has a new key; invite link: chat://")
+    });
+    let new_key = rekeyed.rsplit("?key=").next().unwrap_or_default().to_string();
+    assert_ne!(new_key, key);
+    let told = bob.wait_until("the new key", |line| line.contains("has a new key"));
+    assert!(told.ends_with(&format!("?key={new_key}")), "{told}");
+    let mut erin = TestClient::join(b.addr, "erin");
+    erin.send(&format!("/join #secret {key}"));
+    erin.wait_for("! #secret is private: you need an invite");
+    erin.send(&format!("/join #secret {new_key}"));
+    erin.wait_for("* erin joined #secret");
+    erin.send("/join #lobby");
+    carol.wait_for("* erin left #secret");
+    let key = new_key;
+
+    // The owner leaving doesn't end it; the last member anywhere leaving does.
+    alice.send("/join #lobby");
+    bob.wait_for("* alice left #secret");
+    bob.send("/join #lobby");
+    carol.wait_for("* bob left #secret");
+    assert_eq!(redis.query("EXISTS chat:private:#secret"), ":1");
+    carol.send("/join #lobby");
+    carol.wait_until("the lobby", |line| line.starts_with("* #lobby ("));
+    let gone = eventually(Duration::from_secs(5), || {
+        redis.query("EXISTS chat:private:#secret") == ":0"
+            && redis.query("EXISTS chat:history:#secret") == ":0"
+            && redis.query("EXISTS chat:topic:#secret") == ":0"
+    });
+    assert!(gone, "the room's keys are still in Redis");
+    let mut dave = TestClient::join(a.addr, "dave");
+    dave.send(&format!("/join #secret {key}"));
+    dave.wait_for("! #secret is private: you need an invite");
+}

@@ -79,3 +79,24 @@ fn free_port() -> u16 {
         .map(|addr| addr.port())
         .expect("a free port")
 }
+
+impl Redis {
+    /// Sends one inline command (`EXISTS chat:private:#x`); returns the first line of the
+    /// answer (`:0`), to look at what the cluster keeps.
+    pub fn query(&self, command: &str) -> String {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect to Redis");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream
+            .write_all(format!("{command}\r\n").as_bytes())
+            .expect("write to Redis");
+        let mut answer = Vec::new();
+        let mut byte = [0u8; 1];
+        while !answer.ends_with(b"\r\n") {
+            stream.read_exact(&mut byte).expect("Redis answers");
+            answer.push(byte[0]);
+        }
+        String::from_utf8_lossy(&answer).trim_end().to_string()
+    }
+}

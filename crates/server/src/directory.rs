@@ -39,13 +39,14 @@ pub trait Directory: Send + Sync + Debug {
     /// Gives a claimed name back.
     fn release(&self, key: &str);
 
-    /// A user of this instance is now in `room` (or, with `None`, in no room).
-    fn moved(&self, name: &str, room: Option<&str>);
+    /// A user of this instance is now in `room` (or, with `None`, in no room); `private`
+    /// if it is a private room (its members elsewhere may know, nobody else).
+    fn moved(&self, name: &str, room: Option<&str>, private: bool);
 
     /// Members of `room` connected to other instances, as their names are shown.
     fn remote_members(&self, room_key: &str) -> Vec<String>;
 
-    /// Rooms with members on other instances, and how many.
+    /// Rooms with members on other instances, and how many (public rooms only).
     fn remote_rooms(&self) -> Vec<(String, usize)>;
 
     /// Sends a private message from `from` to the user with key `to_key`, if they are on
@@ -67,6 +68,40 @@ pub trait Directory: Send + Sync + Debug {
     /// What `/whois` says of a user of another instance, asked of their instance (waits
     /// a moment; never called under the registry's lock).
     fn remote_whois(&self, key: &str) -> Option<Whois>;
+
+    /// Makes a private room made here known to every instance, so its key lets people in
+    /// wherever they are connected. `false` if a room of that name exists elsewhere (or
+    /// the others can't be asked). Waits for the answer: never called under the lock.
+    fn share_private(&self, room_key: &str, room: &SharedRoom) -> bool;
+
+    /// A private room made on another instance, if there is one by that key (waits for
+    /// the answer: never called under the lock).
+    fn shared_private(&self, room_key: &str) -> Option<SharedRoom>;
+
+    /// The private room's last member anywhere left: it, its topic and its history are
+    /// forgotten everywhere. Called under the lock: it only queues it.
+    fn forget_private(&self, room_key: &str);
+}
+
+/// A private room as the instances share it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SharedRoom {
+    /// As it is shown.
+    pub name: String,
+    /// The key that lets people in (as [`RoomKey::as_str`](crate::room_key::RoomKey::as_str)).
+    pub key: String,
+    /// Its owner's [`fold_case`](chat_protocol::fold_case)d name.
+    pub owner: String,
+}
+
+impl Debug for SharedRoom {
+    /// Never the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedRoom")
+            .field("name", &self.name)
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What one instance asks of the others, for its users' commands that reach users
@@ -88,6 +123,8 @@ pub enum Order {
     },
     /// `/ban` and `/unban`: the bans changed; the other instances read them again.
     Bans,
+    /// `/rekey`: the private room with key `room_key` now lets in with `key` only.
+    Rekey { room_key: String, key: String },
     /// `/topic`: the public room with key `room_key` now has `topic` (`None`: none), and
     /// its members elsewhere are told `line`.
     Topic {
@@ -118,7 +155,7 @@ impl Directory for LocalDirectory {
     }
 
     /// Nobody else needs to know: the registry itself lists this instance's members.
-    fn moved(&self, _name: &str, _room: Option<&str>) {}
+    fn moved(&self, _name: &str, _room: Option<&str>, _private: bool) {}
 
     fn remote_members(&self, _room_key: &str) -> Vec<String> {
         Vec::new()
@@ -145,6 +182,17 @@ impl Directory for LocalDirectory {
     fn remote_whois(&self, _key: &str) -> Option<Whois> {
         None
     }
+
+    /// No other instance can have one.
+    fn share_private(&self, _room_key: &str, _room: &SharedRoom) -> bool {
+        true
+    }
+
+    fn shared_private(&self, _room_key: &str) -> Option<SharedRoom> {
+        None
+    }
+
+    fn forget_private(&self, _room_key: &str) {}
 }
 
 #[cfg(test)]

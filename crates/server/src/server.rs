@@ -334,6 +334,12 @@ impl Server {
                     shared.bans.reload(&*shared.store);
                 }
             });
+            let weak = Arc::downgrade(&shared);
+            cluster.on_rekeyed(move |room, members, key| {
+                if let Some(shared) = weak.upgrade() {
+                    crate::connection::tell_rekeyed(&shared, members, room, key);
+                }
+            });
             cluster.start(shared.registry.clone())?;
         }
         Ok(Server {

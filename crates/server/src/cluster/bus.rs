@@ -135,15 +135,37 @@ fn pipeline(shared: &Shared, batch: &[Outgoing]) -> redis::Pipeline {
                     .arg(HISTORY_KEPT)
                     .ignore();
             }
-            Outgoing::Moved { name, room } => {
-                pipe.cmd("HSET")
-                    .arg(&members)
-                    .arg(name)
-                    .arg(room.as_deref().unwrap_or(""))
+            Outgoing::Rekey { room_key, message } => {
+                pipe.cmd("EVAL")
+                    .arg(
+                        "if redis.call('EXISTS', KEYS[1]) == 1 then
+                           redis.call('HSET', KEYS[1], 'key', ARGV[1])
+                         end
+                         return redis.call('PUBLISH', ARGV[2], ARGV[3])",
+                    )
+                    .arg(1)
+                    .arg(shared.key("private", room_key))
+                    .arg(message.rsplit('\n').next().unwrap_or(""))
+                    .arg(&channel)
+                    .arg(message)
+                    .ignore();
+            }
+            Outgoing::ForgetPrivate(room_key) => {
+                pipe.cmd("DEL")
+                    .arg(shared.key("private", room_key))
+                    .arg(shared.key("history", room_key))
+                    .arg(shared.key("topic", room_key))
                     .ignore();
                 pipe.cmd("PUBLISH")
                     .arg(&channel)
-                    .arg(moved_message(&shared.id, name, room.as_deref()))
+                    .arg(format!("f\n{}\n{room_key}", shared.id))
+                    .ignore();
+            }
+            Outgoing::Moved { name, place } => {
+                pipe.cmd("HSET").arg(&members).arg(name).arg(place).ignore();
+                pipe.cmd("PUBLISH")
+                    .arg(&channel)
+                    .arg(moved_message(&shared.id, name, place))
                     .ignore();
             }
             Outgoing::Private { from, to_key, text } => {
@@ -238,8 +260,9 @@ fn parse_event(fields: &str) -> Option<RoomEvent> {
     })
 }
 
-pub(super) fn moved_message(instance: &str, name: &str, room: Option<&str>) -> String {
-    format!("m\n{instance}\n{name}\n{}", room.unwrap_or(""))
+/// `m INSTANCE NAME PLACE` (a [`names::place_field`]).
+pub(super) fn moved_message(instance: &str, name: &str, place: &str) -> String {
+    format!("m\n{instance}\n{name}\n{place}")
 }
 
 pub(super) fn bye_message(instance: &str) -> String {
@@ -320,7 +343,6 @@ fn heard(shared: &Shared, payload: &[u8]) {
                 (parts.next(), parts.next(), parts.next())
                 && instance != shared.id
             {
-                let room = (!room.is_empty()).then_some(room);
                 shared.directory.heard_moved(instance, name, room);
             }
         }
@@ -337,6 +359,11 @@ fn heard(shared: &Shared, payload: &[u8]) {
                 (parts.next(), parts.next(), parts.next(), parts.next())
             {
                 registry.deliver_private(from, to_key, text);
+            }
+        }
+        "f" => {
+            if let Some((_, room_key)) = rest.split_once('\n') {
+                registry.forget_dormant(room_key);
             }
         }
         "b" if rest != shared.id => {

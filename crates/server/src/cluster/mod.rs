@@ -23,7 +23,9 @@ use redis::{Client, Connection};
 
 use crate::directory::Directory;
 use crate::event::{EventSink, RoomEvent};
+use crate::queue::Outbox;
 use crate::registry::{Registry, Whois};
+use crate::room_key::RoomKey;
 
 pub use names::RedisDirectory;
 
@@ -78,8 +80,13 @@ impl From<redis::RedisError> for ClusterError {
 enum Outgoing {
     /// A public room's event, to be numbered and published (and kept, if it is history).
     Event(Arc<RoomEvent>),
-    /// A user here is now in a room (shown name), or in none anyone may see.
-    Moved { name: String, room: Option<String> },
+    /// A user here is now in a room (a [`names::place_field`]).
+    Moved { name: String, place: String },
+    /// A private room's last member left: its keys go, and every instance forgets what
+    /// it kept of it.
+    ForgetPrivate(String),
+    /// A private room's new key: kept in Redis, then `message` tells the others.
+    Rekey { room_key: String, message: String },
     /// A private message to a user on another instance.
     Private {
         from: String,
@@ -130,7 +137,12 @@ struct Shared {
     next_question: AtomicU64,
     /// Reads the bans again when another instance changed them.
     bans_changed: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Tells a private room's members here its new links (another instance rekeyed it).
+    rekeyed: OnceLock<Box<Rekeyed>>,
 }
+
+/// What tells a private room's members (`room`, their outboxes) its new key.
+type Rekeyed = dyn Fn(&str, &[Arc<Outbox>], &RoomKey) + Send + Sync;
 
 impl Cluster {
     /// Connects to the Redis at `options.url` and checks that it answers.
@@ -162,6 +174,7 @@ impl Cluster {
             questions: Mutex::new(HashMap::new()),
             next_question: AtomicU64::new(0),
             bans_changed: OnceLock::new(),
+            rekeyed: OnceLock::new(),
         });
         directory.attach(Arc::downgrade(&shared));
         Ok(Arc::new(Cluster {
@@ -193,6 +206,15 @@ impl Cluster {
     /// Has `reload` read the bans again whenever another instance changes them.
     pub fn on_bans_changed(&self, reload: impl Fn() + Send + Sync + 'static) {
         let _ = self.shared.bans_changed.set(Box::new(reload));
+    }
+
+    /// Has `tell` give a private room's members here its new links whenever another
+    /// instance rekeys it.
+    pub fn on_rekeyed(
+        &self,
+        tell: impl Fn(&str, &[Arc<Outbox>], &RoomKey) + Send + Sync + 'static,
+    ) {
+        let _ = self.shared.rekeyed.set(Box::new(tell));
     }
 
     /// The sink that hands public rooms' events to the bus.

@@ -14,7 +14,7 @@ use chat_sync::lock;
 use redis::{Connection, Script, Value};
 
 use super::{ClusterError, LEASE, Outgoing, RENEW_EVERY, Shared};
-use crate::directory::{Directory, NameTaken, Order};
+use crate::directory::{Directory, NameTaken, Order, SharedRoom};
 use crate::registry::Whois;
 
 /// Renews a name this instance holds, or takes it again if it lapsed: 1; 0 if another
@@ -26,6 +26,18 @@ static RENEW: LazyLock<Script> = LazyLock::new(|| {
            redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1
          end
          return 0",
+    )
+});
+
+/// Shares a private room (`private:ROOM`: name, key, owner) unless a room of that name
+/// is shared already or a public one has history or a topic there: 1 if it was shared.
+static SHARE_PRIVATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        "for _, key in ipairs(KEYS) do
+           if redis.call('EXISTS', key) == 1 then return 0 end
+         end
+         redis.call('HSET', KEYS[1], 'name', ARGV[1], 'key', ARGV[2], 'owner', ARGV[3])
+         return 1",
     )
 });
 
@@ -62,9 +74,19 @@ pub(super) fn load_scripts(connection: &mut Connection) -> redis::RedisResult<()
 #[derive(Debug, Clone)]
 struct Remote {
     name: String,
-    /// Their room as it is shown; `None` if it is private.
-    room: Option<String>,
+    /// Their room as it is shown, and whether it is private.
+    room: Option<(String, bool)>,
     instance: String,
+}
+
+/// A room with members on other instances.
+#[derive(Debug)]
+struct RemoteRoom {
+    /// As it is shown.
+    name: String,
+    private: bool,
+    /// By folded name.
+    members: BTreeMap<String, String>,
 }
 
 /// Who is on the other instances.
@@ -72,26 +94,50 @@ struct Remote {
 struct View {
     /// By name key.
     users: HashMap<String, Remote>,
-    /// Rooms by key: their shown name, and their remote members by folded name.
-    rooms: HashMap<String, (String, BTreeMap<String, String>)>,
+    /// Rooms by key.
+    rooms: HashMap<String, RemoteRoom>,
+}
+
+/// Where a user is, as the bus and the `members:` hashes carry it: empty for no room,
+/// the room's name, or `~` and the name of a private room (room names start with `#`).
+pub(super) fn place_field(room: Option<&str>, private: bool) -> String {
+    match (room, private) {
+        (None, _) => String::new(),
+        (Some(room), false) => room.to_string(),
+        (Some(room), true) => format!("~{room}"),
+    }
+}
+
+/// A place as [`place_field`] wrote it.
+fn parse_place(field: &str) -> Option<(&str, bool)> {
+    match field.strip_prefix('~') {
+        _ if field.is_empty() => None,
+        Some(room) => Some((room, true)),
+        None => Some((field, false)),
+    }
 }
 
 impl View {
-    fn set(&mut self, instance: &str, name: &str, room: Option<&str>) {
+    fn set(&mut self, instance: &str, name: &str, place: &str) {
         let key = name_key(name);
         self.remove(&key);
-        if let Some(room) = room {
+        let room = parse_place(place);
+        if let Some((room, private)) = room {
             let entry = self
                 .rooms
                 .entry(fold_case(room))
-                .or_insert_with(|| (room.to_string(), BTreeMap::new()));
-            entry.1.insert(fold_case(name), name.to_string());
+                .or_insert_with(|| RemoteRoom {
+                    name: room.to_string(),
+                    private,
+                    members: BTreeMap::new(),
+                });
+            entry.members.insert(fold_case(name), name.to_string());
         }
         self.users.insert(
             key,
             Remote {
                 name: name.to_string(),
-                room: room.map(str::to_string),
+                room: room.map(|(room, private)| (room.to_string(), private)),
                 instance: instance.to_string(),
             },
         );
@@ -99,11 +145,11 @@ impl View {
 
     fn remove(&mut self, key: &str) -> Option<Remote> {
         let remote = self.users.remove(key)?;
-        if let Some(room) = &remote.room {
+        if let Some((room, _)) = &remote.room {
             let room_key = fold_case(room);
-            if let Some((_, members)) = self.rooms.get_mut(&room_key) {
-                members.remove(&fold_case(&remote.name));
-                if members.is_empty() {
+            if let Some(room) = self.rooms.get_mut(&room_key) {
+                room.members.remove(&fold_case(&remote.name));
+                if room.members.is_empty() {
                     self.rooms.remove(&room_key);
                 }
             }
@@ -121,7 +167,7 @@ impl View {
             .collect();
         keys.iter()
             .filter_map(|key| self.remove(key))
-            .filter_map(|remote| Some((remote.name, fold_case(&remote.room?))))
+            .filter_map(|remote| Some((remote.name, fold_case(&remote.room?.0))))
             .collect()
     }
 
@@ -164,9 +210,9 @@ impl RedisDirectory {
         *lock(&self.view) = View::default();
     }
 
-    /// The bus said where a user of another instance is.
-    pub(super) fn heard_moved(&self, instance: &str, name: &str, room: Option<&str>) {
-        lock(&self.view).set(instance, name, room);
+    /// The bus said where a user of another instance is (a [`place_field`]).
+    pub(super) fn heard_moved(&self, instance: &str, name: &str, place: &str) {
+        lock(&self.view).set(instance, name, place);
     }
 
     /// The bus said a user of another instance gave their name back.
@@ -233,7 +279,7 @@ impl Directory for RedisDirectory {
         }
     }
 
-    fn moved(&self, name: &str, room: Option<&str>) {
+    fn moved(&self, name: &str, room: Option<&str>, private: bool) {
         // A user who gave their name back is gone, not moved.
         if !self.holds(&name_key(name)) {
             return;
@@ -243,8 +289,65 @@ impl Directory for RedisDirectory {
         {
             shared.send(Outgoing::Moved {
                 name: name.to_string(),
-                room: room.map(str::to_string),
+                place: place_field(room, private),
             });
+        }
+    }
+
+    fn share_private(&self, room_key: &str, room: &SharedRoom) -> bool {
+        let Some(shared) = self.shared() else {
+            return true;
+        };
+        if !shared.up.load(Ordering::SeqCst) {
+            // Cut off: the room lives here only.
+            return true;
+        }
+        let (private, history, topic) = (
+            shared.key("private", room_key),
+            shared.key("history", room_key),
+            shared.key("topic", room_key),
+        );
+        let shared_now = shared.with_link(|connection| {
+            SHARE_PRIVATE
+                .key(&private)
+                .key(&history)
+                .key(&topic)
+                .arg(&room.name)
+                .arg(&room.key)
+                .arg(&room.owner)
+                .invoke::<i64>(connection)
+        });
+        // Redis failing as it was asked: the room lives here only.
+        shared_now.map_or(true, |made| made == 1)
+    }
+
+    fn shared_private(&self, room_key: &str) -> Option<SharedRoom> {
+        let shared = self.shared()?;
+        if !shared.up.load(Ordering::SeqCst) {
+            return None;
+        }
+        let private = shared.key("private", room_key);
+        let fields: (Option<String>, Option<String>, Option<String>) = shared
+            .with_link(|connection| {
+                redis::cmd("HMGET")
+                    .arg(&private)
+                    .arg("name")
+                    .arg("key")
+                    .arg("owner")
+                    .query(connection)
+            })
+            .ok()?;
+        match fields {
+            (Some(name), Some(key), Some(owner)) => Some(SharedRoom { name, key, owner }),
+            _ => None,
+        }
+    }
+
+    fn forget_private(&self, room_key: &str) {
+        if let Some(shared) = self.shared()
+            && shared.up.load(Ordering::SeqCst)
+        {
+            shared.send(Outgoing::ForgetPrivate(room_key.to_string()));
         }
     }
 
@@ -252,14 +355,15 @@ impl Directory for RedisDirectory {
         lock(&self.view)
             .rooms
             .get(room_key)
-            .map_or_else(Vec::new, |(_, members)| members.values().cloned().collect())
+            .map_or_else(Vec::new, |room| room.members.values().cloned().collect())
     }
 
     fn remote_rooms(&self) -> Vec<(String, usize)> {
         lock(&self.view)
             .rooms
             .values()
-            .map(|(room, members)| (room.clone(), members.len()))
+            .filter(|room| !room.private)
+            .map(|room| (room.name.clone(), room.members.len()))
             .collect()
     }
 
@@ -280,7 +384,12 @@ impl Directory for RedisDirectory {
     fn remote_user(&self, key: &str) -> Option<(String, Option<String>)> {
         let view = lock(&self.view);
         let remote = view.users.get(key)?;
-        Some((remote.name.clone(), remote.room.clone()))
+        let room = remote
+            .room
+            .as_ref()
+            .filter(|(_, private)| !private)
+            .map(|(room, _)| room.clone());
+        Some((remote.name.clone(), room))
     }
 
     fn cut_off(&self) -> bool {
@@ -292,9 +401,12 @@ impl Directory for RedisDirectory {
         if let Some(shared) = self.shared()
             && shared.up.load(Ordering::SeqCst)
         {
-            shared.send(Outgoing::Publish(super::orders::message(
-                &shared.id, &order,
-            )));
+            let message = super::orders::message(&shared.id, &order);
+            shared.send(match order {
+                // The shared room's key changes with the message that tells the others.
+                Order::Rekey { room_key, .. } => Outgoing::Rekey { room_key, message },
+                _ => Outgoing::Publish(message),
+            });
         }
     }
 
@@ -422,11 +534,11 @@ fn rename_lost(shared: &Shared, lost: &[String]) {
     }
     let users = registry.local_users();
     for key in lost {
-        let Some((_, name, _)) = users.iter().find(|(user_key, _, _)| user_key == key) else {
+        let Some(user) = users.iter().find(|user| user.key == *key) else {
             continue;
         };
         for suffix in 2..1000 {
-            let Ok(candidate) = Name::new(&format!("{name}{suffix}")) else {
+            let Ok(candidate) = Name::new(&format!("{}{suffix}", user.name)) else {
                 break;
             };
             if shared.directory.claim(&name_key(&candidate)).is_ok() {
@@ -448,16 +560,15 @@ pub(super) fn resync(shared: &Shared) -> Result<(), ClusterError> {
         let members = shared.key("members", instance);
         let users: HashMap<String, String> =
             shared.with_link(|connection| redis::cmd("HGETALL").arg(&members).query(connection))?;
-        for (name, room) in users {
-            let room = (!room.is_empty()).then_some(room.as_str());
-            shared.directory.heard_moved(instance, &name, room);
+        for (name, place) in users {
+            shared.directory.heard_moved(instance, &name, &place);
         }
     }
     let Some(registry) = shared.registry() else {
         return Ok(());
     };
     let users = registry.local_users();
-    let keys: Vec<String> = users.iter().map(|(key, _, _)| key.clone()).collect();
+    let keys: Vec<String> = users.iter().map(|user| user.key.clone()).collect();
     {
         let mut held = lock(&shared.directory.held);
         held.extend(keys.iter().cloned());
@@ -467,12 +578,12 @@ pub(super) fn resync(shared: &Shared) -> Result<(), ClusterError> {
     shared.with_link(|connection| {
         let mut pipe = redis::pipe();
         pipe.cmd("DEL").arg(&members).ignore();
-        for (key, name, room) in &users {
-            if !lost.contains(key) {
+        for user in &users {
+            if !lost.contains(&user.key) {
                 pipe.cmd("HSET")
                     .arg(&members)
-                    .arg(&**name)
-                    .arg(room.as_deref().unwrap_or(""))
+                    .arg(&*user.name)
+                    .arg(place_field(user.room.as_deref(), user.private))
                     .ignore();
             }
         }
@@ -482,8 +593,9 @@ pub(super) fn resync(shared: &Shared) -> Result<(), ClusterError> {
             .ignore();
         pipe.query::<()>(connection)
     })?;
-    for (_, name, room) in users.iter().filter(|(key, _, _)| !lost.contains(key)) {
-        let message = super::bus::moved_message(&shared.id, name, room.as_deref());
+    for user in users.iter().filter(|user| !lost.contains(&user.key)) {
+        let place = place_field(user.room.as_deref(), user.private);
+        let message = super::bus::moved_message(&shared.id, &user.name, &place);
         shared.with_link(|connection| {
             redis::cmd("PUBLISH")
                 .arg(shared.channel())

@@ -5,7 +5,7 @@
 //! Messages (fields joined by `\n`; lines are as sent, without their line ending):
 //! `w INSTANCE LINE` (to everyone), `i INSTANCE KEY LINE` (to one user),
 //! `k INSTANCE ROOM_KEY KEY LINE LAST` (a kick, `LAST` empty, or a ban),
-//! `B INSTANCE` (bans changed), `t INSTANCE ROOM_KEY LINE TOPIC` (a topic, `+TEXT` or
+//! `B INSTANCE` (bans changed), `K INSTANCE ROOM_KEY KEY` (a private room's new key), `t INSTANCE ROOM_KEY LINE TOPIC` (a topic, `+TEXT` or
 //! empty), `q INSTANCE ID KEY` (whois?) and
 //! `a INSTANCE ID NAME REGISTERED IDLE SINCE AWAY? AWAY ROOM` (its answer, to `INSTANCE`).
 
@@ -19,6 +19,7 @@ use chat_sync::lock;
 use super::{Outgoing, Shared};
 use crate::directory::Order;
 use crate::registry::Whois;
+use crate::room_key::RoomKey;
 
 /// How long `/whois` waits for another instance's answer.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -38,6 +39,7 @@ pub(super) fn message(instance: &str, order: &Order) -> String {
             last.as_deref().unwrap_or("")
         ),
         Order::Bans => format!("B\n{instance}"),
+        Order::Rekey { room_key, key } => format!("K\n{instance}\n{room_key}\n{key}"),
         Order::Topic {
             room_key,
             topic,
@@ -94,6 +96,16 @@ pub(super) fn heard(shared: &Shared, kind: &str, rest: &str) -> bool {
                 reload();
             }
         }
+        "K" if !mine => {
+            if let Some((room_key, key)) = rest.split_once('\n') {
+                let key = RoomKey::from_shared(key.to_string());
+                if let Some((room, members)) = registry.rekey_relayed(room_key, &key)
+                    && let Some(tell) = shared.rekeyed.get()
+                {
+                    tell(&room, &members, &key);
+                }
+            }
+        }
         "t" if !mine => {
             let mut parts = rest.splitn(3, '\n');
             if let (Some(room_key), Some(line), Some(topic)) =
@@ -119,7 +131,7 @@ pub(super) fn heard(shared: &Shared, kind: &str, rest: &str) -> bool {
                 let _ = waiting.try_send(whois);
             }
         }
-        "w" | "i" | "k" | "t" | "q" | "a" => {}
+        "w" | "i" | "k" | "K" | "t" | "q" | "a" => {}
         _ => return false,
     }
     true

@@ -4,6 +4,8 @@
 
 mod rooms;
 
+pub(crate) use rooms::tell_rekeyed;
+
 use std::borrow::Cow;
 use std::io;
 use std::net::{Shutdown, SocketAddr};

@@ -2,12 +2,14 @@
 //! `/invite`, `/rekey`, `/topic`, `/kick`, and the admins' `/ban`, `/unban`, `/bans`,
 //! `/stats` and `/wall`. Nothing here logs a private room's name, key or text.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_protocol::{self as protocol, Notice, Quoted, Refusal, UtcTime, parse_duration};
 
 use super::{Connection, End, relayed};
 use crate::ban::Target;
+use crate::queue::Outbox;
 use crate::registry::{MoveError, RoomError};
 use crate::room_key::{RoomKey, invite_link, web_link};
 use crate::server::Shared;
@@ -144,12 +146,8 @@ impl Connection<'_> {
             // need it to come back after a reconnect.
             // Each with the links for their own connection.
             Ok((room, key)) => {
-                for outbox in self.registry.room_outboxes(&member.key) {
-                    let links = links_for(self.shared, outbox.transport(), &room, &key);
-                    let links = links.iter().map(String::as_str).collect();
-                    let notice = Notice::Rekeyed { room: &room, links };
-                    outbox.send_borrowed(&notice.into());
-                }
+                let outboxes = self.registry.room_outboxes(&member.key);
+                tell_rekeyed(self.shared, &outboxes, &room, &key);
             }
             Err(err) => self.refuse(&err),
         }
@@ -454,6 +452,16 @@ impl Connection<'_> {
 /// and, to a client on plain TCP, `chat://` on the plain port, then the web page's
 /// (`http[s]://HOST:PORT/#ROOM?key=KEY`) if the web port is on; on the host of
 /// `--public-addr`, or the address this client connected to.
+/// Tells each of `outboxes` (a private room's members) the room's new links.
+pub(crate) fn tell_rekeyed(shared: &Shared, outboxes: &[Arc<Outbox>], room: &str, key: &RoomKey) {
+    for outbox in outboxes {
+        let links = links_for(shared, outbox.transport(), room, key);
+        let links = links.iter().map(String::as_str).collect();
+        let notice = Notice::Rekeyed { room, links };
+        outbox.send_borrowed(&notice.into());
+    }
+}
+
 pub(super) fn links_for(
     shared: &Shared,
     transport: &Transport,

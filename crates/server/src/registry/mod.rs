@@ -394,7 +394,7 @@ impl Registry {
                     registered,
                 },
             );
-            self.directory.moved(&name, Some(LOBBY));
+            self.directory.moved(&name, Some(LOBBY), false);
             state.enter(&key, &lobby, change, false);
             let away = state.away_names(&lobby);
             let welcome = state.member_list(&lobby, &remote, &away, |members| {
@@ -443,7 +443,7 @@ impl Registry {
             let user = state.users.remove(key)?;
             // Under the lock, so the name is free by the time anyone reads the notice.
             self.directory.release(key);
-            self.directory.moved(&user.name, None);
+            self.directory.moved(&user.name, None, false);
             let announce = state.announces(&user.room);
             if let Some(room) = state.rooms.get_mut(&user.room) {
                 room.members.remove(&fold_case(&user.name));
@@ -452,8 +452,8 @@ impl Registry {
                 let kind = EventKind::Quit(reason.clone());
                 state.post(&user.room, &user.name, kind, announce, None, change);
             }
-            state.hand_over(&user.room, change);
-            state.remove_if_empty(&user.room);
+            state.hand_over(&*self.directory, &user.room, change);
+            state.remove_if_empty(&*self.directory, &user.room);
             Some(user.name)
         });
         if let Some(name) = left {
@@ -499,7 +499,7 @@ impl Registry {
             user.active = Instant::now();
             let room = rooms.get_mut(&user.room)?;
             relayed.add(count as u64);
-            if bus && room.private.is_none() {
+            if bus {
                 // Numbered and delivered when the bus brings them back.
                 for mut event in events {
                     event.room = Arc::clone(&room.name);
@@ -636,8 +636,9 @@ impl Registry {
                 self.directory.release(key);
             }
             let old_name = std::mem::replace(&mut user.name, new_name.as_str().into());
-            self.directory.moved(&old_name, None);
-            self.directory.moved(&user.name, Some(&user.room));
+            self.directory.moved(&old_name, None, false);
+            let (shown, private) = state.place(&user.room);
+            self.directory.moved(&user.name, shown.as_deref(), private);
             let room_key = user.room.clone();
             if let Some(room) = state.rooms.get_mut(&room_key)
                 && let Some(mut member) = room.members.remove(&fold_case(&old_name))
@@ -670,6 +671,13 @@ impl Registry {
         let room_name = protocol::parse_room(room).map_err(MoveError::InvalidRoom)?;
         let room_key = fold_case(&room_name);
         let remote = self.directory.remote_members(&room_key);
+        // A private room made on another instance, if a key is offered for a room that
+        // isn't here.
+        let here = lock(&self.state).rooms.contains_key(&room_key);
+        let shared = match (here, offered) {
+            (false, Some(_)) => self.directory.shared_private(&room_key),
+            _ => None,
+        };
         let seed = self.seed(&room_key, &room_name);
         self.with_state(|state, change| {
             let Some(user) = state.users.get(key) else {
@@ -681,9 +689,9 @@ impl Registry {
             let private = state
                 .rooms
                 .get(&room_key)
-                .is_some_and(|room| room.private.is_some());
-            match state.rooms.get(&room_key) {
-                Some(room) => {
+                .map_or(shared.is_some(), |room| room.private.is_some());
+            match (state.rooms.get(&room_key), &shared) {
+                (Some(room), _) => {
                     if let Some(private) = &room.private
                         && !offered.is_some_and(|offered| private.key.matches(offered))
                     {
@@ -691,10 +699,18 @@ impl Registry {
                         return Err(MoveError::NeedInvite(room_name));
                     }
                 }
+                (None, Some(shared)) => {
+                    let key = RoomKey::from_shared(shared.key.clone());
+                    if !offered.is_some_and(|offered| key.matches(offered)) {
+                        return Err(MoveError::NeedInvite(room_name));
+                    }
+                }
                 // The same answer as a wrong key: whether a private room exists is not
                 // told to someone who has no key to it.
-                None if offered.is_some() => return Err(MoveError::NeedInvite(room_name)),
-                None => {}
+                (None, None) if offered.is_some() => {
+                    return Err(MoveError::NeedInvite(room_name));
+                }
+                (None, None) => {}
             }
             if !state.rooms.contains_key(&room_key) && !state.has_room_for_one_more(key) {
                 return Err(MoveError::TooManyRooms(state.rules.max_rooms));
@@ -713,7 +729,15 @@ impl Registry {
                         (Some(recent), seed) => (recent, seed.and_then(|seed| seed.1)),
                         (None, seed) => seed.unwrap_or_default(),
                     };
-                    Some(Room::new(&room_name, recent, topic))
+                    let mut room = match &shared {
+                        Some(shared) => Room::new(&shared.name, recent, topic),
+                        None => Room::new(&room_name, recent, topic),
+                    };
+                    room.private = shared.as_ref().map(|shared| Private {
+                        key: RoomKey::from_shared(shared.key.clone()),
+                        owner: shared.owner.clone(),
+                    });
+                    Some(room)
                 }
             };
             state.relocate(
@@ -1045,7 +1069,7 @@ impl State {
         change: &mut Change,
     ) -> Option<Chunk> {
         let room = self.rooms.get_mut(room_key)?;
-        if self.bus && room.private.is_none() {
+        if self.bus {
             // Numbered and delivered when the bus brings it back.
             let event = Arc::new(RoomEvent {
                 room: Arc::clone(&room.name),
@@ -1107,7 +1131,7 @@ impl State {
     }
 
     /// Removes a room that emptied (not `#lobby`), keeping its recent lines for a while.
-    fn remove_if_empty(&mut self, room_key: &str) {
+    fn remove_if_empty(&mut self, directory: &dyn Directory, room_key: &str) {
         let empty = self
             .rooms
             .get(room_key)
@@ -1118,8 +1142,12 @@ impl State {
         let Some(room) = self.rooms.remove(room_key) else {
             return;
         };
-        // A private room goes with everything it had.
+        // A private room goes with everything it had, everywhere once nobody on any
+        // instance is in it.
         if room.private.is_some() {
+            if self.bus && directory.remote_members(room_key).is_empty() {
+                directory.forget_private(room_key);
+            }
             return;
         }
         if self.dormant.len() >= self.rules.max_rooms
@@ -1195,21 +1223,17 @@ impl State {
             old.members.remove(&fold_case(&name));
         }
         self.post(&old_key, &name, EventKind::Left, announce, None, change);
-        self.hand_over(&old_key, change);
-        self.remove_if_empty(&old_key);
+        self.hand_over(directory, &old_key, change);
+        self.remove_if_empty(directory, &old_key);
         if let Some(room) = new_room {
             self.rooms.entry(room_key.to_string()).or_insert(room);
         }
         if let Some(user) = self.users.get_mut(key) {
             user.room = room_key.to_string();
         }
-        // Where someone is in a private room is nobody else's business.
-        let shown = self
-            .rooms
-            .get(room_key)
-            .filter(|room| room.private.is_none())
-            .map(|room| Arc::clone(&room.name));
-        directory.moved(&name, shown.as_deref());
+        // Where someone is in a private room is only its members' business.
+        let (shown, private) = self.place(room_key);
+        directory.moved(&name, shown.as_deref(), private);
         self.enter(key, room_key, change, true);
         self.show_topic(room_key, &outbox, change);
         self.replay(room_key, &outbox, change);
@@ -1222,14 +1246,19 @@ impl State {
 
     /// If a private room's owner is gone, gives it to the member who has been there
     /// longest, and tells the room.
-    fn hand_over(&mut self, room_key: &str, change: &mut Change) {
+    fn hand_over(&mut self, directory: &dyn Directory, room_key: &str, change: &mut Change) {
         let Some(room) = self.rooms.get_mut(room_key) else {
             return;
         };
         let Some(private) = &mut room.private else {
             return;
         };
-        if room.members.contains_key(&private.owner) {
+        if room.members.contains_key(&private.owner)
+            || directory
+                .remote_members(room_key)
+                .iter()
+                .any(|name| fold_case(name) == private.owner)
+        {
             return;
         }
         let Some((heir, member)) = room.members.iter().min_by_key(|(_, member)| member.entered)
@@ -1245,6 +1274,13 @@ impl State {
         for member in room.members.values() {
             change.delivery.push(&member.outbox, &line);
         }
+    }
+
+    /// A room as the directory is told of it: its shown name, and whether it is private.
+    fn place(&self, room_key: &str) -> (Option<Arc<str>>, bool) {
+        self.rooms.get(room_key).map_or((None, false), |room| {
+            (Some(Arc::clone(&room.name)), room.private.is_some())
+        })
     }
 
     /// `* topic of #ROOM: TEXT` to a joiner, if the room has one.

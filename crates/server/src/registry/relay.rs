@@ -9,7 +9,19 @@ use chat_protocol::{LOBBY, Name, Notice, ServerLine, fold_case};
 
 use super::{Change, Recent, Registry, State};
 use crate::event::RoomEvent;
-use crate::queue::line_chunk;
+use crate::queue::{Outbox, line_chunk};
+use crate::room_key::RoomKey;
+
+/// A user of this instance, as the cluster is told of them.
+#[derive(Debug, Clone)]
+pub struct LocalUser {
+    pub key: String,
+    pub name: Arc<str>,
+    /// Their room as it is shown.
+    pub room: Option<Arc<str>>,
+    /// Whether that room is private.
+    pub private: bool,
+}
 
 impl Registry {
     /// With `true`, public rooms' events are delivered when the bus brings them back
@@ -117,14 +129,39 @@ impl Registry {
         });
     }
 
-    /// Another instance's `/topic` in the public room with key `room_key`: the room here
+    /// Another instance's `/rekey` of the private room with key `room_key`: only `key`
+    /// lets anyone in here too. Returns the room's name and its members here, to be told
+    /// the new links.
+    pub fn rekey_relayed(
+        &self,
+        room_key: &str,
+        key: &RoomKey,
+    ) -> Option<(String, Vec<Arc<Outbox>>)> {
+        let mut state = super::lock(&self.state);
+        let room = state.rooms.get_mut(room_key)?;
+        room.private.as_mut()?.key = key.clone();
+        let members = room.members.values();
+        Some((
+            room.name.to_string(),
+            members.map(|member| Arc::clone(&member.outbox)).collect(),
+        ))
+    }
+
+    /// A private room was forgotten by the cluster (its last member left): what this
+    /// instance kept of its lines, with nobody here in it, goes too.
+    pub fn forget_dormant(&self, room_key: &str) {
+        let mut state = super::lock(&self.state);
+        if state.dormant.remove(room_key).is_some() {
+            state.dormant_order.retain(|key| key != room_key);
+        }
+    }
+
+    /// Another instance's `/topic` in the room with key `room_key`: the room here
     /// (if it has members here) takes `topic`, and its members are told `line`.
     pub fn topic_relayed(&self, room_key: &str, topic: Option<&str>, line: &str) {
         let chunk = raw_chunk(line);
         self.with_state(|state, change| {
-            if let Some(room) = state.rooms.get_mut(room_key)
-                && room.private.is_none()
-            {
+            if let Some(room) = state.rooms.get_mut(room_key) {
                 room.topic = topic.map(Arc::from);
                 for member in room.members.values() {
                     change.delivery.push(&member.outbox, &chunk);
@@ -180,20 +217,21 @@ impl Registry {
         self.wall(&Notice::Other(text).into());
     }
 
-    /// This instance's users: their keys, names and rooms (as the rooms are shown, `None`
-    /// for a private one), to claim their names again and tell the cluster where they are.
-    pub fn local_users(&self) -> Vec<(String, Arc<str>, Option<Arc<str>>)> {
+    /// This instance's users, to claim their names again and tell the cluster where they
+    /// are.
+    pub fn local_users(&self) -> Vec<LocalUser> {
         let state = super::lock(&self.state);
         state
             .users
             .iter()
             .map(|(key, user)| {
-                let room = state
-                    .rooms
-                    .get(&user.room)
-                    .filter(|room| room.private.is_none())
-                    .map(|room| Arc::clone(&room.name));
-                (key.clone(), Arc::clone(&user.name), room)
+                let (room, private) = state.place(&user.room);
+                LocalUser {
+                    key: key.clone(),
+                    name: Arc::clone(&user.name),
+                    room,
+                    private,
+                }
             })
             .collect()
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chat_protocol::{self as protocol, LOBBY, Notice, ServerLine, fold_case, name_key};
 
 use super::{Change, MoveError, Private, Registry, Room, State};
-use crate::directory::Order;
+use crate::directory::{Order, SharedRoom};
 use chat_sync::lock;
 
 use crate::queue::{Chunk, Outbox, line_chunk};
@@ -73,20 +73,54 @@ impl Registry {
         }
         let remote_check = chosen
             .as_ref()
-            .map(|room| self.directory.remote_members(room));
-        self.with_state(|state, change| {
+            .map(|room| self.directory.remote_members(&fold_case(room)));
+        if remote_check
+            .as_ref()
+            .is_some_and(|remote| !remote.is_empty())
+            && let Some(room) = &chosen
+        {
+            return Err(RoomError::Exists(room.clone()));
+        }
+        // The name is the cluster's (its other instances are asked first); a single
+        // instance only checks its own rooms, under the lock.
+        let owner = {
+            let state = lock(&self.state);
+            if let Some(room) = &chosen
+                && state.rooms.contains_key(&fold_case(room))
+            {
+                return Err(RoomError::Exists(room.clone()));
+            }
+            state
+                .users
+                .get(key)
+                .map(|user| fold_case(&user.name))
+                .ok_or(RoomError::NoSuchUser)?
+        };
+        let share = |name: &str| {
+            let shared = SharedRoom {
+                name: name.to_string(),
+                key: room_key_secret.as_str().to_string(),
+                owner: owner.clone(),
+            };
+            self.directory.share_private(&fold_case(name), &shared)
+        };
+        let shared = match &chosen {
+            Some(room) if !share(room) => return Err(RoomError::Exists(room.clone())),
+            Some(room) => vec![room.clone()],
+            None => match drawn.iter().find(|room| share(room)) {
+                Some(room) => vec![room.clone()],
+                None => return Err(RoomError::NoRandom),
+            },
+        };
+        let made = self.with_state(|state, change| {
             let name = match &chosen {
                 Some(room) => {
-                    let taken = state.rooms.contains_key(&fold_case(room))
-                        || remote_check
-                            .as_ref()
-                            .is_some_and(|remote| !remote.is_empty());
-                    if taken {
+                    if state.rooms.contains_key(&fold_case(room)) {
                         return Err(RoomError::Exists(room.clone()));
                     }
                     room.clone()
                 }
-                None => drawn
+                None => shared
                     .iter()
                     .find(|room| !state.rooms.contains_key(&fold_case(room)))
                     .cloned()
@@ -114,8 +148,15 @@ impl Registry {
                 true,
                 change,
             );
-            Ok((name, room_key_secret))
-        })
+            Ok((name, room_key_secret.clone()))
+        });
+        if made.is_err() {
+            // Shared for nothing: the room was not made after all.
+            for room in &shared {
+                self.directory.forget_private(&fold_case(room));
+            }
+        }
+        made
     }
 
     /// The user's room, and its key if it is private (for `/invite` alone).
@@ -177,7 +218,9 @@ impl Registry {
     pub fn rekey(&self, key: &str) -> Result<(String, RoomKey), RoomError> {
         let fresh = RoomKey::generate().map_err(|_| RoomError::NoRandom)?;
         let mut state = lock(&self.state);
-        let State { users, rooms, .. } = &mut *state;
+        let State {
+            users, rooms, bus, ..
+        } = &mut *state;
         let user = users.get(key).ok_or(RoomError::NoSuchUser)?;
         let room = rooms.get_mut(&user.room).ok_or(RoomError::NoSuchUser)?;
         let Some(private) = &mut room.private else {
@@ -187,6 +230,12 @@ impl Registry {
             return Err(RoomError::NotOwner(room.name.to_string()));
         }
         private.key = fresh.clone();
+        if *bus {
+            self.directory.relay(Order::Rekey {
+                room_key: user.room.clone(),
+                key: fresh.as_str().to_string(),
+            });
+        }
         Ok((room.name.to_string(), fresh))
     }
 
@@ -243,7 +292,8 @@ impl Registry {
             for member in room.members.values() {
                 change.delivery.push(&member.outbox, &chunk);
             }
-            if room.private.is_some() {
+            // In a cluster a private room's topic is shared too, for its members elsewhere.
+            if room.private.is_some() && !state.bus {
                 return Ok(None);
             }
             self.directory.relay(Order::Topic {
@@ -477,12 +527,12 @@ impl State {
     ) -> Option<Arc<Outbox>> {
         let user = self.users.remove(key)?;
         directory.release(key);
-        directory.moved(&user.name, None);
+        directory.moved(&user.name, None, false);
         if let Some(room) = self.rooms.get_mut(&user.room) {
             room.members.remove(&fold_case(&user.name));
         }
-        self.hand_over(&user.room, change);
-        self.remove_if_empty(&user.room);
+        self.hand_over(directory, &user.room, change);
+        self.remove_if_empty(directory, &user.room);
         Some(user.outbox)
     }
 }
