@@ -462,7 +462,11 @@ fn a_private_room_spans_instances_and_goes_when_its_last_member_anywhere_leaves(
     let rekeyed = alice.wait_until("the new key", |line| {
         line.starts_with("* #secret has a new key; invite link: chat://")
     });
-    let new_key = rekeyed.rsplit("?key=").next().unwrap_or_default().to_string();
+    let new_key = rekeyed
+        .rsplit("?key=")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     assert_ne!(new_key, key);
     let told = bob.wait_until("the new key", |line| line.contains("has a new key"));
     assert!(told.ends_with(&format!("?key={new_key}")), "{told}");

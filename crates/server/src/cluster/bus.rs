@@ -10,6 +10,7 @@
 //! `p INSTANCE FROM TO_KEY TEXT` (a private message), `b INSTANCE` (an instance left).
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, LazyLock};
 use std::thread;
 use std::time::{Duration, UNIX_EPOCH};
@@ -25,6 +26,13 @@ use crate::store::redis::HISTORY_KEPT;
 
 /// Most items sent in one pipeline.
 const BATCH: usize = 2_000;
+
+/// Bus messages heard and not yet handled; past that the subscriber waits (and Redis
+/// holds the rest, up to its `client-output-buffer-limit pubsub`).
+const HEARD_BACKLOG: usize = 65_536;
+
+/// Most events handed to the registry at once.
+const DELIVER_BATCH: usize = 1_024;
 
 /// Numbers an event in its room, keeps it if it is history, and publishes it.
 pub(super) static EVENT: LazyLock<Script> = LazyLock::new(|| {
@@ -271,10 +279,28 @@ pub(super) fn bye_message(instance: &str) -> String {
 
 /// The subscriber's loop: hears the bus, and after losing Redis, keeps trying until it
 /// can hear it again (then this instance joins the cluster again).
+///
+/// What it hears goes, in order, to a deliverer thread, which hands the events that
+/// arrived together to the registry at once (one lock, one chunk per member and room).
 pub(super) fn subscribe(shared: &Shared) {
+    thread::scope(|scope| {
+        let (heard, queue) = mpsc::sync_channel(HEARD_BACKLOG);
+        let deliverer = thread::Builder::new()
+            .name("cluster-deliverer".into())
+            .spawn_scoped(scope, || deliver(shared, queue));
+        if let Err(err) = deliverer {
+            log::error!("could not start the cluster's deliverer: {err}");
+            return;
+        }
+        hear(shared, &heard);
+    });
+}
+
+/// Hears the bus until the cluster stops.
+fn hear(shared: &Shared, heard: &SyncSender<Vec<u8>>) {
     let mut joined_before = false;
     while !shared.stopping.load(Ordering::SeqCst) {
-        if let Err(err) = listen(shared, &mut joined_before) {
+        if let Err(err) = listen(shared, heard, &mut joined_before) {
             shared.went_down(&err.to_string());
             for _ in 0..10 {
                 if shared.stopping.load(Ordering::SeqCst) {
@@ -286,7 +312,11 @@ pub(super) fn subscribe(shared: &Shared) {
     }
 }
 
-fn listen(shared: &Shared, joined_before: &mut bool) -> Result<(), ClusterError> {
+fn listen(
+    shared: &Shared,
+    heard: &SyncSender<Vec<u8>>,
+    joined_before: &mut bool,
+) -> Result<(), ClusterError> {
     let mut connection = super::open(&shared.client)?;
     connection.set_read_timeout(Some(Duration::from_millis(200)))?;
     let mut bus = connection.as_pubsub();
@@ -314,11 +344,50 @@ fn listen(shared: &Shared, joined_before: &mut bool) -> Result<(), ClusterError>
             return Err(ClusterError("Redis was lost".into()));
         }
         match bus.get_message() {
-            Ok(message) => heard(shared, message.get_payload_bytes()),
+            Ok(message) => {
+                if heard.send(message.get_payload_bytes().to_vec()).is_err() {
+                    return Ok(());
+                }
+            }
             Err(err) if err.is_timeout() => {}
             Err(err) => return Err(err.into()),
         }
     }
+}
+
+/// The deliverer's loop: handles what was heard in order, the events among it in batches.
+fn deliver(shared: &Shared, queue: Receiver<Vec<u8>>) {
+    let mut events = Vec::new();
+    while let Ok(first) = queue.recv() {
+        let mut next = Some(first);
+        while let Some(payload) = next {
+            match payload.strip_prefix(b"e\n") {
+                Some(fields) => match std::str::from_utf8(fields).ok().and_then(parse_event) {
+                    Some(event) => events.push(event),
+                    None => log::warn!("a malformed event on the bus was ignored"),
+                },
+                None => {
+                    hand_over(shared, &mut events);
+                    heard(shared, &payload);
+                }
+            }
+            if events.len() >= DELIVER_BATCH {
+                hand_over(shared, &mut events);
+            }
+            next = queue.try_recv().ok();
+        }
+        hand_over(shared, &mut events);
+    }
+}
+
+/// Gives the registry the events gathered so far.
+fn hand_over(shared: &Shared, events: &mut Vec<RoomEvent>) {
+    if !events.is_empty()
+        && let Some(registry) = shared.registry()
+    {
+        registry.deliver_relayed(std::mem::take(events));
+    }
+    events.clear();
 }
 
 /// One message from the bus.

@@ -3,9 +3,10 @@
 //! instance in one order, the view of who is on the other instances, and what happens when
 //! an instance or Redis goes away. docs/cluster.md describes the keys and channels.
 //!
-//! Three threads: the publisher sends what this instance has to tell (events, moves,
-//! private messages, released names) in pipelines; the subscriber hears the bus and hands
-//! events to the registry; the keeper renews leases and notices instances that died.
+//! Four threads: the publisher sends what this instance has to tell (events, moves,
+//! private messages, released names) in pipelines; the subscriber hears the bus; the
+//! deliverer hands what it heard to the registry, the events that came together at once;
+//! the keeper renews leases and notices instances that died.
 
 mod bus;
 mod names;

@@ -9,7 +9,7 @@ use chat_protocol::{LOBBY, Name, Notice, ServerLine, fold_case};
 
 use super::{Change, Recent, Registry, State};
 use crate::event::RoomEvent;
-use crate::queue::{Outbox, line_chunk};
+use crate::queue::{Chunk, Outbox, line_chunk};
 use crate::room_key::RoomKey;
 
 /// A user of this instance, as the cluster is told of them.
@@ -50,11 +50,18 @@ impl Registry {
     /// their rooms, and keeps their history lines for joiners. An event numbered below
     /// what a room has seen is already in its replayed history (it was read from the store
     /// as the room was made here) and is not delivered twice.
+    ///
+    /// Consecutive events of one room go to each member as one chunk, so a burst from the
+    /// bus costs a queue operation per member, not per member and line.
     pub fn deliver_relayed(&self, events: Vec<RoomEvent>) {
         self.with_state(|state, change| {
+            let mut run = Run::default();
             for event in events {
-                state.deliver_relayed(event, change);
+                if let Some((room_key, event)) = state.admit_relayed(event) {
+                    run.add(state, room_key, event, change);
+                }
             }
+            run.flush(state, change);
         });
     }
 
@@ -67,7 +74,9 @@ impl Registry {
                     continue;
                 };
                 event.seq = room.recent.next_seq.max(1);
-                state.deliver_relayed(event, change);
+                if let Some((room_key, event)) = state.admit_relayed(event) {
+                    state.deliver_run(&room_key, &[event], change);
+                }
             }
         });
     }
@@ -263,30 +272,89 @@ fn raw_chunk(line: &str) -> crate::queue::Chunk {
     bytes.into()
 }
 
+/// Consecutive relayed events of one room, to be delivered together.
+#[derive(Default)]
+struct Run {
+    room_key: String,
+    events: Vec<Arc<RoomEvent>>,
+}
+
+impl Run {
+    /// Most events delivered as one chunk.
+    const MOST: usize = 256;
+
+    fn add(&mut self, state: &State, room_key: String, event: Arc<RoomEvent>, change: &mut Change) {
+        if self.room_key != room_key || self.events.len() >= Run::MOST {
+            self.flush(state, change);
+            self.room_key = room_key;
+        }
+        self.events.push(event);
+    }
+
+    fn flush(&mut self, state: &State, change: &mut Change) {
+        if !self.events.is_empty() {
+            state.deliver_run(&self.room_key, &self.events, change);
+            self.events.clear();
+        }
+    }
+}
+
 impl State {
-    fn deliver_relayed(&mut self, event: RoomEvent, change: &mut Change) {
+    /// Takes in an event the bus brought: numbered past what its room has seen, it is
+    /// kept for joiners; returned with its room's key if it is to be shown to the room's
+    /// members here.
+    fn admit_relayed(&mut self, event: RoomEvent) -> Option<(String, Arc<RoomEvent>)> {
         let room_key = fold_case(&event.room);
         let replay_lines = self.rules.replay_lines;
         let Some(room) = self.rooms.get_mut(&room_key) else {
             // Nobody here is in the room: its last lines are kept for whoever joins it.
             self.remember_dormant(&room_key, event, replay_lines);
-            return;
+            return None;
         };
         if event.seq < room.recent.next_seq {
-            return;
+            return None;
         }
         room.recent.next_seq = event.seq + 1;
         let keep = room.keeps(&self.rules);
         let event = Arc::new(event);
         room.remember(&event, keep);
-        if !event.shown {
+        event.shown.then_some((room_key, event))
+    }
+
+    /// Queues `events` (of the room with key `room_key`, in order) for its members here:
+    /// one chunk for all of them, and for a member who wrote some of them (who isn't sent
+    /// their own chat lines), one without those.
+    fn deliver_run(&self, room_key: &str, events: &[Arc<RoomEvent>], change: &mut Change) {
+        let Some(room) = self.rooms.get(room_key) else {
             return;
+        };
+        let mut all = Vec::with_capacity(events.len() * 64);
+        let mut starts = Vec::with_capacity(events.len() + 1);
+        for event in events {
+            starts.push(all.len());
+            event.line().append_to(&mut all);
         }
-        let chunk = line_chunk(&event.line());
-        let author = (!event.echoed()).then(|| fold_case(&event.from));
+        starts.push(all.len());
+        // Who isn't sent which of these lines: the authors of chat lines.
+        let unsent: Vec<Option<String>> = events
+            .iter()
+            .map(|event| (!event.echoed()).then(|| fold_case(&event.from)))
+            .collect();
+        let chunk: Chunk = all.as_slice().into();
         for (member_key, member) in &room.members {
-            if author.as_ref() != Some(member_key) {
+            let wrote = |author: &Option<String>| author.as_ref() == Some(member_key);
+            if !unsent.iter().any(wrote) {
                 change.delivery.push(&member.outbox, &chunk);
+                continue;
+            }
+            let mut own = Vec::with_capacity(all.len());
+            for (index, author) in unsent.iter().enumerate() {
+                if !wrote(author) {
+                    own.extend_from_slice(&all[starts[index]..starts[index + 1]]);
+                }
+            }
+            if !own.is_empty() {
+                change.delivery.push(&member.outbox, &own.into());
             }
         }
     }
